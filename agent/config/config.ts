@@ -22,6 +22,8 @@ export interface AgentConfig {
     tlsKey?: string;
     tlsCa?: string;
     allowedSubjects: string[];
+    requestTimeoutSeconds: number;
+    responseDeadlineSeconds: number;
   };
   mqtt: {
     url?: string;
@@ -36,7 +38,7 @@ export interface AgentConfig {
     sessionExpirySeconds: number;
     healthIntervalSeconds: number;
   };
-  alerts: { url?: string };
+  alerts: { url?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; queueSize: number };
   signing: { required: boolean; trustedKeys: string[]; replayWindowSeconds: number };
   limits: { maxMessageBytes: number };
 }
@@ -192,6 +194,8 @@ function crossCheck(config: AgentConfig): string[] {
   const { http, mqtt } = config;
   if ((http.tlsCert === undefined) !== (http.tlsKey === undefined)) problems.push('http.tlsCert and http.tlsKey: set both or neither');
   if (http.tlsCa !== undefined && http.tlsCert === undefined) problems.push('http.tlsCa: client certificates need HTTPS (set http.tlsCert and http.tlsKey)');
+  // HTTPS transfer spec 3.2.4: each side MUST authenticate the other, so HTTPS without client certificates is insecure too.
+  if (http.enabled && http.tlsCert !== undefined && http.tlsCa === undefined && !config.allowInsecure) problems.push('http.tlsCa: HTTPS needs a CA for client certificates (mutual TLS), or set allowInsecure');
   if (http.enabled && http.tlsCert === undefined) {
     const host = parseHostPort(http.listen)!.host;
     if (!config.allowInsecure) problems.push('http.listen: plain HTTP needs allowInsecure (OPENC2_ALLOW_INSECURE=1), or set http.tlsCert and http.tlsKey');
@@ -204,6 +208,11 @@ function crossCheck(config: AgentConfig): string[] {
   if ((mqtt.tlsCert === undefined) !== (mqtt.tlsKey === undefined)) problems.push('mqtt.tlsCert and mqtt.tlsKey: set both or neither');
   if (config.alerts.url !== undefined && new URL(config.alerts.url).protocol === 'http:' && !config.allowInsecure) {
     problems.push('alerts.url: http:// is plain text; use https:// or set allowInsecure');
+  }
+  if (config.alerts.url !== undefined && !/^https?:$/.test(new URL(config.alerts.url).protocol)) problems.push('alerts.url: expected an https:// URL');
+  if ((config.alerts.tlsCert === undefined) !== (config.alerts.tlsKey === undefined)) problems.push('alerts.tlsCert and alerts.tlsKey: set both or neither');
+  if (config.alerts.url !== undefined && new URL(config.alerts.url).protocol === 'https:' && (config.alerts.tlsCert ?? mqtt.tlsCert) === undefined && !config.allowInsecure) {
+    problems.push('alerts.tlsCert: the orchestrator must authenticate the agent (HTTPS transfer spec 3.2.4); set alerts.tlsCert and alerts.tlsKey (or mqtt.tlsCert), or allowInsecure');
   }
   for (const prefix of config.management.prefixes) {
     if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(prefix) || isIP(prefix.split('/')[0]!) === 0) problems.push(`management.prefixes: ${JSON.stringify(prefix)} is not an address/length prefix`);
