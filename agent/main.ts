@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, parseHostPort, type AgentConfig } from './config/config.js';
 import { SETTINGS, envName, flagName } from './config/settings.js';
 import { startConsumer } from './consumer/consumer.js';
 import { openDataplane, DataplaneUnavailable } from './dataplane/open.js';
 import { createLogger } from './log/logger.js';
+import { createHttpsSink, startAlerts, type AlertSink } from './transports/alerts.js';
 import { startHttpTransport } from './transports/http.js';
 import { VERSION } from './version.js';
 
@@ -57,14 +59,33 @@ async function run(config: AgentConfig): Promise<void> {
   if (config.allowInsecure) logger.warn('allowInsecure is on: plain-text transports are permitted; use only on a trusted network');
 
   const dataplane = await openDataplane(config, logger);
+  // The MQTT transport's AlertSink joins this list when MQTT is on.
+  const alertSinks: AlertSink[] = [];
+  if (config.alerts.url) {
+    // The agent's client identity: its own alert certificate, else the one it shows the broker.
+    alertSinks.push(createHttpsSink({ url: config.alerts.url, certFile: config.alerts.tlsCert ?? config.mqtt.tlsCert, keyFile: config.alerts.tlsKey ?? config.mqtt.tlsKey, caFile: config.alerts.tlsCa, logger: logger.child({ component: 'alerts' }) }));
+  }
+  const alerts = startAlerts({ dir: join(config.stateDir, 'alerts'), deviceId: config.deviceId, maxQueued: config.alerts.queueSize, sinks: alertSinks, logger: logger.child({ component: 'alerts' }) });
   const consumer = await startConsumer({ config, dataplane, logger });
   const closers: (() => Promise<void>)[] = [];
   if (config.http.enabled) {
     const { host, port } = parseHostPort(config.http.listen)!;
-    if (config.http.tlsCert === undefined) logger.warn('HTTP without TLS: commands are not authenticated', { listen: config.http.listen });
-    const http = await startHttpTransport({ host, port, maxMessageBytes: config.limits.maxMessageBytes, handler: consumer, logger: logger.child({ component: 'http' }) });
+    const { tlsCert, tlsKey, tlsCa, allowedSubjects } = config.http;
+    const http = await startHttpTransport({
+      host,
+      port,
+      ...(tlsCert && tlsKey ? { tls: { certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, allowedSubjects } } : {}),
+      deviceId: config.deviceId,
+      maxMessageBytes: config.limits.maxMessageBytes,
+      requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
+      responseDeadlineMs: config.http.responseDeadlineSeconds * 1000,
+      later: alerts,
+      handler: consumer,
+      logger: logger.child({ component: 'http' }),
+    });
     closers.push(() => http.close());
   }
+  alerts.notify({ event: 'agent_started', version: VERSION, device: config.deviceId });
   logger.info('ready', { startup_ms: Math.round(performance.now() - startedAt), dataplane: dataplane.status().kind, enforcing: dataplane.status().enforcing });
 
   let stopping = false;
@@ -72,9 +93,11 @@ async function run(config: AgentConfig): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('stopping; kernel enforcement stays in place', { signal });
+    alerts.notify({ event: 'agent_stopping', signal });
     // Listeners first so no command arrives half-way through the state flush.
     void Promise.allSettled(closers.map((close) => close()))
       .then(() => consumer.close())
+      .then(() => alerts.close())
       .then(() => dataplane.close())
       .then(
         () => {
