@@ -2,6 +2,14 @@
  * The consumer: takes one decoded OpenC2 command and returns its response.
  * Transports call `handle`; they know bytes and topics, this knows actions.
  */
+import { hostname } from 'node:os';
+import { compileProfile, type CompiledProfile } from '../../profiles/ls/command.js';
+import type { Profile } from '../../profiles/ls/profile.js';
+import { pf } from '../../profiles/pf/index.js';
+import { slpf } from '../../profiles/slpf/index.js';
+import { systemClock, type Clock } from '../rules/clock.js';
+import { RuleStore } from '../rules/store.js';
+import { Dispatcher } from './dispatch.js';
 
 export interface OpenC2Response {
   status: number;
@@ -18,21 +26,8 @@ export interface RequestContext {
 }
 
 export interface CommandHandler {
-  /** Returns undefined when no response is wanted (`response_requested: none`). */
+  /** Returns undefined when no response is wanted (`response_requested: none`) or the command is for another actuator. */
   handle(command: unknown, context: RequestContext): Promise<OpenC2Response | undefined>;
-}
-
-/** Language-spec core only: `query features` with `versions`. The profile work replaces this. */
-export class Consumer implements CommandHandler {
-  async handle(command: unknown): Promise<OpenC2Response | undefined> {
-    const c = command as { action?: unknown; target?: { features?: unknown } };
-    if (c?.action === 'query' && c.target && Array.isArray(c.target.features)) {
-      const results: Record<string, unknown> = {};
-      if (c.target.features.includes('versions')) results.versions = ['1.0'];
-      return Object.keys(results).length ? { status: 200, results } : { status: 200 };
-    }
-    return { status: 501, status_text: 'command not implemented' };
-  }
 }
 
 /** A running consumer: handles commands until closed. */
@@ -45,10 +40,35 @@ export interface ConsumerOptions {
   readonly config: import('../config/config.js').AgentConfig;
   readonly dataplane: import('../dataplane/dataplane.js').Dataplane;
   readonly logger: import('../log/logger.js').Logger;
+  /** Time for rule start/stop; tests pass a manual clock. Default: the system clock. */
+  readonly clock?: Clock;
+  /** How actuator specifiers name this device beyond `config.deviceId` (PF 2.1.4). */
+  readonly actuator?: { readonly hostname?: string; readonly namedGroups?: readonly string[] };
 }
 
+/** Every profile the agent has code for, by nsid; `config.profiles` picks the served ones. */
+const PROFILES: Readonly<Record<string, Profile>> = { pf, slpf };
+
 /** Restores state into the dataplane and returns the running consumer. */
-export async function startConsumer(_options: ConsumerOptions): Promise<ConsumerService> {
-  const consumer = new Consumer();
-  return { handle: (command, context) => consumer.handle(command), close: async () => {} };
+export async function startConsumer(options: ConsumerOptions): Promise<ConsumerService> {
+  const { config, dataplane, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const store = await RuleStore.open({ dataplane, stateDir: config.stateDir, runDir: config.runDir, logger: logger.child({ component: 'rules' }), clock });
+  const profiles = new Map<string, CompiledProfile>(config.profiles.map((nsid) => [nsid, compileProfile(PROFILES[nsid]!)]));
+  const dispatcher = new Dispatcher({
+    profiles,
+    known: Object.keys(PROFILES),
+    store,
+    clock,
+    logger: logger.child({ component: 'consumer' }),
+    identity: {
+      deviceId: config.deviceId,
+      hostname: options.actuator?.hostname ?? hostname(),
+      namedGroups: options.actuator?.namedGroups ?? [],
+    },
+  });
+  return {
+    handle: (command, context) => dispatcher.handle(command, context),
+    close: () => store.close(),
+  };
 }

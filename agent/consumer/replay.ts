@@ -1,0 +1,51 @@
+import type { OpenC2Response } from './consumer.js';
+
+/** A stable text of a decoded command: sorted keys, bytes as hex, so JSON and CBOR forms agree. */
+export function fingerprint(value: unknown): string {
+  if (value instanceof Uint8Array) return `h'${Buffer.from(value).toString('hex')}'`;
+  if (Array.isArray(value)) return `[${value.map(fingerprint).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const object = value as Record<string, unknown>;
+    return `{${Object.keys(object).sort().map((k) => `${JSON.stringify(k)}:${fingerprint(object[k])}`).join(',')}}`;
+  }
+  return typeof value === 'bigint' ? value.toString() : JSON.stringify(value) ?? 'null';
+}
+
+interface Entry {
+  /** The decoded command, fingerprinted only when the same id comes again. */
+  readonly command: unknown;
+  readonly response: Promise<OpenC2Response>;
+}
+
+/**
+ * Recent commands by command_id, so a repeated command is answered without being done
+ * twice (a QoS 1 redelivery, a producer retry). In-flight commands are included, so two
+ * copies arriving together run once. Failures of the consumer itself (5xx) are not kept:
+ * a retry may succeed. Rules also remember their command_id across restarts (RuleStore).
+ */
+export class ReplayCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #capacity: number;
+
+  constructor(capacity = 4096) {
+    this.#capacity = capacity;
+  }
+
+  /** The earlier answer for `commandId`: `same` tells whether the command was the same one. */
+  get(commandId: string, command: unknown): { same: boolean; response: Promise<OpenC2Response> } | undefined {
+    const entry = this.#entries.get(commandId);
+    return entry && { same: fingerprint(entry.command) === fingerprint(command), response: entry.response };
+  }
+
+  /** Remembers `response` for `commandId`; drops it again if it turns out to be a 5xx. */
+  remember(commandId: string, command: unknown, response: Promise<OpenC2Response>): void {
+    this.#entries.set(commandId, { command, response });
+    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    response.then(
+      (r) => {
+        if (r.status >= 500 && this.#entries.get(commandId)?.response === response) this.#entries.delete(commandId);
+      },
+      () => this.#entries.delete(commandId),
+    );
+  }
+}

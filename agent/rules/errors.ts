@@ -1,0 +1,13 @@
+/** Why the rule engine refused or failed a change; the consumer maps `code` to a status. */
+export type RuleErrorCode = 'number-in-use' | 'unknown-rule' | 'dataplane' | 'storage' | 'closed';
+
+export class RuleError extends Error {
+  override name = 'RuleError';
+  constructor(
+    readonly code: RuleErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

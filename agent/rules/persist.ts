@@ -1,0 +1,212 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Prefix, Rule, RuleMatch } from './model.js';
+import { formatPrefix, parsePrefix } from './prefix.js';
+
+/**
+ * One directory's rules on disk: a snapshot `rules.jsonl` (header line, then one rule
+ * per line) replaced atomically (write temp, fsync, rename, fsync dir), and a journal
+ * `rules.journal` of changes since, appended with fdatasync before a change is
+ * answered. Appends that arrive while a sync runs share the next one (group commit).
+ * Loading replays the journal over the snapshot and ignores a torn last line.
+ */
+
+/** A stored rule and the command that made it (for idempotent replays, language spec 3.3.1). */
+export interface RuleRecord {
+  readonly rule: Rule;
+  readonly commandId?: string;
+}
+
+export type JournalEntry = { readonly op: 'add'; readonly record: RuleRecord } | { readonly op: 'del'; readonly number: number };
+
+const SNAPSHOT = 'rules.jsonl';
+const JOURNAL = 'rules.journal';
+const FORMAT = 1;
+
+function encodeMatch(match: RuleMatch): Record<string, unknown> {
+  const p = (prefix: Prefix | undefined) => prefix && formatPrefix(prefix);
+  return { ...match, either: p(match.either), src: p(match.src), dst: p(match.dst) };
+}
+
+function decodeMatch(raw: Record<string, unknown>): RuleMatch {
+  const family = raw.family as 4 | 6;
+  const p = (text: unknown): Prefix | undefined => {
+    if (text === undefined) return undefined;
+    const prefix = parsePrefix(text as string, family);
+    if (typeof prefix === 'string') throw new Error(`bad prefix in state file: ${prefix}`);
+    return prefix;
+  };
+  const match: Record<string, unknown> = { ...raw, either: p(raw.either), src: p(raw.src), dst: p(raw.dst) };
+  for (const key of Object.keys(match)) if (match[key] === undefined) delete match[key];
+  return match as unknown as RuleMatch;
+}
+
+/** The JSON form of a record: the rule with CIDR-text prefixes. */
+export function encodeRecord(record: RuleRecord): Record<string, unknown> {
+  return { ...record.rule, match: encodeMatch(record.rule.match), commandId: record.commandId };
+}
+
+export function decodeRecord(json: unknown): RuleRecord {
+  const raw = json as Record<string, unknown> & { commandId?: string; match: Record<string, unknown> };
+  const { commandId, ...rule } = raw;
+  const record = { rule: { ...rule, match: decodeMatch(raw.match) } as unknown as Rule };
+  return commandId === undefined ? record : { ...record, commandId };
+}
+
+/** What a directory held: its records and the next rule number it had seen. */
+export interface LoadedRules {
+  readonly records: Map<number, RuleRecord>;
+  readonly nextNumber: number;
+}
+
+export class RuleFile {
+  readonly #dir: string;
+  /** fdatasync each append: on for flash-backed state, off for tmpfs /run where a reboot erases the file anyway. */
+  readonly #durable: boolean;
+  #journal: FileHandle | undefined;
+  #lines = 0;
+  #pending: { line: string; done: (err?: Error) => void }[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(dir: string, durable: boolean) {
+    this.#dir = dir;
+    this.#durable = durable;
+  }
+
+  /** Journal lines since the last snapshot; the owner compacts when this grows past the rule count. */
+  get journalLines(): number {
+    return this.#lines;
+  }
+
+  /** Reads snapshot then journal. A missing directory or file is an empty rule set. */
+  async load(): Promise<LoadedRules> {
+    const records = new Map<number, RuleRecord>();
+    let nextNumber = 1;
+    const snapshot = await readText(join(this.#dir, SNAPSHOT));
+    if (snapshot !== undefined) {
+      const lines = snapshot.split('\n').filter((l) => l !== '');
+      const header = JSON.parse(lines[0] ?? '{}') as { format?: number; nextNumber?: number };
+      if (header.format !== FORMAT) throw new Error(`${join(this.#dir, SNAPSHOT)}: unknown format ${header.format}`);
+      nextNumber = header.nextNumber ?? 1;
+      for (const line of lines.slice(1)) {
+        const record = decodeRecord(JSON.parse(line));
+        records.set(record.rule.number, record);
+      }
+    }
+    const journal = await readText(join(this.#dir, JOURNAL));
+    if (journal !== undefined) {
+      const lines = journal.split('\n');
+      lines.forEach((line, i) => {
+        if (line === '') return;
+        let entry: { op: string; number?: number; rule?: unknown };
+        try {
+          entry = JSON.parse(line);
+        } catch (err) {
+          // Only the last line can be torn by a crash mid-append; anything earlier is corruption.
+          if (i >= lines.length - 2) return;
+          throw new Error(`${join(this.#dir, JOURNAL)} line ${i + 1}: ${(err as Error).message}`);
+        }
+        if (entry.op === 'add') {
+          const record = decodeRecord(entry.rule!);
+          records.set(record.rule.number, record);
+        } else records.delete(entry.number!);
+      });
+    }
+    for (const number of records.keys()) nextNumber = Math.max(nextNumber, number + 1);
+    return { records, nextNumber };
+  }
+
+  /** Appends one change; resolves once it is on disk. */
+  append(entry: JournalEntry): Promise<void> {
+    const line = entry.op === 'add' ? JSON.stringify({ op: 'add', rule: encodeRecord(entry.record) }) : JSON.stringify({ op: 'del', number: entry.number });
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ line, done: (err) => (err ? reject(err) : resolve()) });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending;
+        this.#pending = [];
+        try {
+          this.#journal ??= await this.#openJournal('a');
+          await this.#journal.write(batch.map((b) => b.line).join('\n') + '\n');
+          if (this.#durable) await this.#journal.datasync();
+          this.#lines += batch.length;
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.done(err as Error);
+        }
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #openJournal(flags: string): Promise<FileHandle> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    return open(join(this.#dir, JOURNAL), flags, 0o600);
+  }
+
+  /**
+   * Writes all `records` as the new snapshot and empties the journal. A crash between
+   * the rename and the truncation leaves a journal that replays onto the new snapshot
+   * without effect: adds overwrite, deletes of absent rules do nothing.
+   */
+  async compact(records: Iterable<RuleRecord>, nextNumber: number): Promise<void> {
+    await this.#flushing;
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const target = join(this.#dir, SNAPSHOT);
+    const temp = `${target}.tmp`;
+    const file = await open(temp, 'w', 0o600);
+    try {
+      let chunk: string[] = [JSON.stringify({ format: FORMAT, nextNumber })];
+      for (const record of records) {
+        chunk.push(JSON.stringify(encodeRecord(record)));
+        // Written in slices so 100k rules never sit in memory as one string.
+        if (chunk.length >= 2048) {
+          await file.write(chunk.join('\n') + '\n');
+          chunk = [];
+        }
+      }
+      await file.write(chunk.join('\n') + (chunk.length > 0 ? '\n' : ''));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, target);
+    await syncDir(this.#dir);
+    await this.#journal?.close();
+    this.#journal = await this.#openJournal('w');
+    if (this.#durable) await this.#journal.sync();
+    this.#lines = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.#flushing;
+    await this.#journal?.close();
+    this.#journal = undefined;
+  }
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** fsync of the directory makes the rename itself durable (ext4/ubifs need it). */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
