@@ -88,3 +88,15 @@ function readHeaders(raw: unknown): MessageHeaders {
 export function sealEnvelope(kind: ContentKind, content: unknown, headers: MessageHeaders): Record<string, unknown> {
   return { headers, body: { openc2: { [kind]: content } } };
 }
+
+/**
+ * Best-effort headers of a frame that `openEnvelope` refused, so the error response can still
+ * carry the `request_id` and reach the producer; never throws, drops what does not fit.
+ */
+export function peekHeaders(frame: unknown): MessageHeaders {
+  const raw = isObject(frame) && isObject(frame.headers) ? frame.headers : {};
+  const headers: MessageHeaders = {};
+  if (typeof raw.request_id === 'string' && raw.request_id !== '') headers.request_id = raw.request_id;
+  if (typeof raw.from === 'string' && raw.from !== '') headers.from = raw.from;
+  return headers;
+}

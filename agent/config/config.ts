@@ -37,6 +37,7 @@ export interface AgentConfig {
     keepaliveSeconds: number;
     sessionExpirySeconds: number;
     healthIntervalSeconds: number;
+    presence: boolean;
   };
   alerts: { url?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; queueSize: number };
   signing: { required: boolean; trustedKeys: string[]; replayWindowSeconds: number };

@@ -1,0 +1,317 @@
+import { readFileSync } from 'node:fs';
+import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
+import { DecodeError, decodeMessage, encodeMessage, type Encoding } from '../codec/codec.js';
+import { EnvelopeError, openEnvelope, peekHeaders, sealEnvelope, type MessageHeaders, type OpenedMessage } from '../codec/envelope.js';
+import { commandKey, RequestLedger } from '../codec/replay.js';
+import { parseTrustedKeys, SignatureError, verifyMessage, type SignaturePolicy } from '../codec/signing.js';
+import type { AgentConfig } from '../config/config.js';
+import type { CommandHandler, OpenC2Response } from '../consumer/consumer.js';
+import type { Logger } from '../log/logger.js';
+import { VERSION } from '../version.js';
+import { systemClock, type Clock } from '../rules/clock.js';
+import { DEFAULT_BACKOFF, every, LinkState, MqttLink, type BackoffOptions, type CancelTimer } from './mqtt-link.js';
+import { publishProperties, readFrameProperties, topicTree, type MessageType, type TopicTree } from './mqtt-topics.js';
+
+/**
+ * OpenC2 over MQTT v5 (MQTT transfer spec v1.0): a consumer that subscribes to its command
+ * topics, answers on the response topics in the request's encoding, and keeps its session
+ * across broker restarts. Each command is acknowledged (PUBACK) only after it was handled, and
+ * the request ledger keeps a redelivered command from being applied twice.
+ */
+
+export interface MqttTransportOptions {
+  readonly config: AgentConfig;
+  readonly handler: CommandHandler;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly backoff?: BackoffOptions;
+  /** Jitter source in [0, 1); tests pin it. */
+  readonly random?: () => number;
+  /** Extra fields for health notifications, e.g. the dataplane's status. */
+  readonly health?: () => Record<string, unknown>;
+}
+
+/** Counters since start, reported in health notifications. */
+export interface MqttStats {
+  /** Commands handed to the consumer. */
+  commands: number;
+  /** Repeats recognised by the ledger and not applied again. */
+  duplicates: number;
+  /** Frames refused before the consumer: undecodable, malformed, unsigned, wrong `to`. */
+  rejected: number;
+  /** Connections made after the first. */
+  reconnects: number;
+}
+
+export interface MqttTransport {
+  readonly topics: TopicTree;
+  readonly state: LinkState;
+  readonly stats: Readonly<MqttStats>;
+  onState(listener: (state: LinkState) => void): () => void;
+  /** Publishes offline presence, disconnects normally (the session and its queue stay on the broker). */
+  close(): Promise<void>;
+}
+
+/** Transport Layer Security per spec appendix B: TLS 1.2 or later, AEAD suites only (none of RFC 7540 appendix A). */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** Room for topic and properties on top of the largest payload we accept. */
+const PACKET_OVERHEAD_BYTES = 65_536;
+
+/** Most commands the ledger remembers; bounds its memory on a small router. */
+const LEDGER_CAPACITY = 20_000;
+
+function connectionOptions(config: AgentConfig, clientId: string): IClientOptions {
+  const { mqtt } = config;
+  const tls = new URL(mqtt.url!).protocol === 'mqtts:' || new URL(mqtt.url!).protocol === 'wss:';
+  return {
+    protocolVersion: 5,
+    clientId,
+    keepalive: mqtt.keepaliveSeconds,
+    connectTimeout: 30_000,
+    ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
+    ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
+    ...(tls
+      ? {
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.2' as const,
+          ciphers: TLS12_CIPHERS,
+          ...(mqtt.tlsCa !== undefined ? { ca: readFileSync(mqtt.tlsCa) } : {}),
+          ...(mqtt.tlsCert !== undefined ? { cert: readFileSync(mqtt.tlsCert), key: readFileSync(mqtt.tlsKey!) } : {}),
+        }
+      : {}),
+  };
+}
+
+/** Starts connecting and returns at once; the link keeps retrying while the broker is away. */
+export function startMqttTransport(options: MqttTransportOptions): MqttTransport {
+  const { config, handler } = options;
+  const logger = options.logger;
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const { mqtt } = config;
+  const deviceId = config.deviceId;
+  const clientId = mqtt.clientId ?? deviceId;
+  const topics = topicTree(mqtt.topicPrefix, deviceId, config.profiles);
+  const policy: SignaturePolicy = {
+    trustedKeys: parseTrustedKeys(config.signing.trustedKeys),
+    required: config.signing.required,
+    windowMs: config.signing.replayWindowSeconds * 1000,
+  };
+  // A repeat can come as long as the broker holds our session (redelivery) or a signed
+  // command is inside its replay window; a day bounds the first on long-lived sessions.
+  const ledger = new RequestLedger<OpenC2Response>(Math.max(policy.windowMs, Math.min(mqtt.sessionExpirySeconds, 86_400) * 1000), LEDGER_CAPACITY);
+  const stats: MqttStats = { commands: 0, duplicates: 0, rejected: 0, reconnects: 0 };
+  const startedAt = clock.now();
+  let connects = 0;
+
+  function publish(client: MqttClient, topic: string, msgType: MessageType, encoding: Encoding, message: unknown): void {
+    // QoS 1, retain false (spec 3.2). Not awaited: MQTT.js keeps the packet until PUBACK and
+    // sends it again on the resumed session if the connection drops first.
+    client.publish(topic, Buffer.from(encodeMessage(message, encoding)), { qos: 1, retain: false, properties: publishProperties(msgType, encoding) }, (err) => {
+      if (err) logger.warn('mqtt publish failed', { topic, err });
+    });
+  }
+
+  function respond(client: MqttClient, request: MessageHeaders, response: OpenC2Response | undefined, encoding: Encoding): void {
+    if (response === undefined) return;
+    // Spec 3.2: `from` is the publisher (us); the request's `request_id` is copied (language spec 3.2).
+    const headers: MessageHeaders = { ...(request.request_id !== undefined ? { request_id: request.request_id } : {}), created: clock.now(), from: deviceId };
+    if (request.from !== undefined) headers.to = [request.from];
+    publish(client, topics.responsesFor(request.from), 'rsp', encoding, sealEnvelope('response', response, headers));
+  }
+
+  function reject(client: MqttClient, request: MessageHeaders, status: number, text: string, encoding: Encoding, topic: string): void {
+    stats.rejected++;
+    logger.warn('mqtt command refused', { topic, status, reason: text, request_id: request.request_id, from: request.from });
+    respond(client, request, { status, status_text: text }, encoding);
+  }
+
+  /** One received PUBLISH, from bytes to response. Never throws: a bad frame must not stop the link. */
+  async function receive(client: MqttClient, packet: IPublishPacket): Promise<void> {
+    const topic = packet.topic;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const framing = readFrameProperties(packet.properties, payload);
+    // Never answer a response or notification: two consumers would answer each other forever.
+    if (framing.msgType !== undefined && framing.msgType !== 'req') {
+      stats.rejected++;
+      logger.warn('mqtt message on a command topic is not a request; ignored', { topic, msgType: framing.msgType });
+      return;
+    }
+    const encoding = framing.encoding;
+    let frame: unknown;
+    try {
+      frame = decodeMessage(payload, encoding, config.limits.maxMessageBytes);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      // Nothing decoded means no request_id to answer with; broadcasting an uncorrelated error to
+      // every producer on oc2/rsp would be noise.
+      stats.rejected++;
+      logger.warn('mqtt frame not decodable; dropped', { topic, bytes: payload.byteLength, encoding, reason: err.message });
+      return;
+    }
+    let message: OpenedMessage;
+    try {
+      message = openEnvelope(frame, false);
+    } catch (err) {
+      if (!(err instanceof EnvelopeError)) throw err;
+      return reject(client, peekHeaders(frame), 400, err.message, encoding, topic);
+    }
+    const headers = message.headers;
+    if (framing.problems.length > 0) return reject(client, headers, 400, `not an OpenC2 request frame (MQTT transfer spec 3.2): ${framing.problems.join('; ')}`, encoding, topic);
+    if (message.kind !== 'request') {
+      stats.rejected++;
+      logger.warn('mqtt message carries no request; ignored', { topic, kind: message.kind });
+      return;
+    }
+    // `to` narrows a broadcast (spec 2.4.2): on a shared topic another device's command is not
+    // ours and needs no answer; on our own device topic it contradicts the topic.
+    if (headers.to !== undefined && !headers.to.includes(deviceId)) {
+      if (topic === topics.device) return reject(client, headers, 400, `headers.to does not name this device (${deviceId})`, encoding, topic);
+      logger.debug('mqtt command addressed to other devices; skipped', { topic, to: headers.to, request_id: headers.request_id });
+      return;
+    }
+    let signer: string | undefined;
+    try {
+      signer = verifyMessage(message, frame as { headers?: unknown; body?: unknown }, encoding, policy, clock.now()).signer;
+    } catch (err) {
+      if (!(err instanceof SignatureError)) throw err;
+      return reject(client, headers, err.status, err.message, encoding, topic);
+    }
+    const key = commandKey(headers.from, headers.request_id, message.content);
+    const earlier = key === undefined ? undefined : ledger.lookup(key, clock.now());
+    if (earlier) {
+      stats.duplicates++;
+      logger.info('mqtt command seen before; not applied again, first response repeated', { topic, request_id: headers.request_id, dup: packet.dup });
+      return respond(client, headers, earlier.response, encoding);
+    }
+    stats.commands++;
+    let response: OpenC2Response | undefined;
+    try {
+      const producer = signer ?? headers.from;
+      response = await handler.handle(message.content, { transport: 'mqtt', ...(producer !== undefined ? { producer } : {}), ...(headers.request_id !== undefined ? { requestId: headers.request_id } : {}) });
+    } catch (err) {
+      logger.error('command failed', { err, request_id: headers.request_id });
+      response = { status: 500, status_text: 'internal error' };
+    }
+    if (key !== undefined) ledger.record(key, response, clock.now());
+    respond(client, headers, response, encoding);
+  }
+
+  function healthNotification(state: LinkState): Record<string, unknown> {
+    const health = { state, version: VERSION, uptime_s: Math.round((clock.now() - startedAt) / 1000), ...stats, ...options.health?.() };
+    return sealEnvelope('notification', { 'x-health': health }, { created: clock.now(), from: deviceId });
+  }
+
+  const link = new MqttLink({
+    name: 'openc2',
+    url: mqtt.url!,
+    client: {
+      ...connectionOptions(config, clientId),
+      // Spec 2.9 and 3.1: no clean start, so the broker keeps our subscriptions and queues
+      // QoS 1 commands while we are away. No will message on this connection (spec 2.8, 3.1).
+      clean: false,
+      properties: { sessionExpiryInterval: mqtt.sessionExpirySeconds, maximumPacketSize: config.limits.maxMessageBytes + PACKET_OVERHEAD_BYTES },
+    },
+    clock,
+    backoff,
+    random,
+    logger,
+    online: async (connack: IConnackPacket, client: MqttClient) => {
+      if (connects++ > 0) stats.reconnects++;
+      // Spec 3.3 subscription options. With a resumed session the subscriptions exist; asking
+      // again with retain handling 1 picks up topic changes without replaying retained messages.
+      const rh = connack.sessionPresent ? 1 : 0;
+      const granted = await client.subscribeAsync(Object.fromEntries(topics.commands.map((t) => [t, { qos: 2 as const, nl: true, rap: true, rh }])));
+      const refused = granted.filter((g) => g.qos > 2);
+      if (refused.length > 0) throw new Error(`broker refused subscriptions: ${refused.map((g) => g.topic).join(', ')}`);
+      logger.info('mqtt online', { url: redact(mqtt.url!), client_id: clientId, session_present: connack.sessionPresent, topics: topics.commands });
+      publish(client, topics.responses, 'ntf', 'json', healthNotification(LinkState.Online));
+    },
+  });
+  // Acknowledge a command only after it was handled: if the agent or the connection dies
+  // first, the broker delivers it again (MQTT v5 4.3.2) and the ledger keeps it from applying twice.
+  link.client.handleMessage = (packet, done) => {
+    receive(link.client, packet).then(
+      () => done(),
+      (err) => {
+        logger.error('mqtt message handling failed', { err, topic: packet.topic });
+        done();
+      },
+    );
+  };
+
+  const presence = mqtt.presence ? startPresence(config, clientId, topics, { clock, backoff, random, logger }) : undefined;
+
+  let stopHealth: CancelTimer | undefined;
+  if (mqtt.healthIntervalSeconds > 0) {
+    stopHealth = every(clock, mqtt.healthIntervalSeconds * 1000, () => {
+      if (link.state === LinkState.Online) publish(link.client, topics.responses, 'ntf', 'json', healthNotification(link.state));
+    });
+  }
+  link.start();
+
+  return {
+    topics,
+    get state() {
+      return link.state;
+    },
+    stats,
+    onState: (listener) => link.onState(listener),
+    async close() {
+      stopHealth?.();
+      await Promise.all([link.close(), presence?.close()]);
+    },
+  };
+}
+
+/** The URL without credentials, for logs. */
+function redact(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
+
+/**
+ * Presence: MQTT transfer spec 2.8 and 3.1 forbid a will message on the OpenC2 connection, yet a
+ * fleet must see a device vanish. A second, session-less connection carries a retained birth
+ * (`online`) and a retained last will (`offline`) on `oc2/presence/<device>`; it sends no
+ * OpenC2 messages, so the spec's CONNECT rules are kept where they apply.
+ */
+function startPresence(
+  config: AgentConfig,
+  clientId: string,
+  topics: TopicTree,
+  deps: { clock: Clock; backoff: BackoffOptions; random: () => number; logger: Logger },
+): MqttLink {
+  const status = (state: 'online' | 'offline'): Buffer => Buffer.from(JSON.stringify({ device: config.deviceId, state, created: deps.clock.now(), version: VERSION }));
+  const retained = { qos: 1 as const, retain: true, properties: { contentType: 'application/json', payloadFormatIndicator: true } };
+  const link = new MqttLink({
+    name: 'presence',
+    url: config.mqtt.url!,
+    client: {
+      ...connectionOptions(config, `${clientId}-presence`),
+      clean: true,
+      will: { topic: topics.presence, payload: status('offline'), ...retained },
+    },
+    ...deps,
+    online: async (_connack, client) => {
+      await client.publishAsync(topics.presence, status('online'), retained);
+    },
+    // A normal DISCONNECT discards the will (MQTT v5 3.1.2.5), so say offline ourselves first.
+    farewell: async (client) => {
+      await client.publishAsync(topics.presence, status('offline'), retained);
+    },
+  });
+  link.start();
+  return link;
+}
