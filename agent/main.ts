@@ -7,6 +7,7 @@ import { openDataplane, DataplaneUnavailable } from './dataplane/open.js';
 import { createLogger } from './log/logger.js';
 import { createHttpsSink, startAlerts, type AlertSink } from './transports/alerts.js';
 import { startHttpTransport } from './transports/http.js';
+import { createMqttTransport } from './transports/mqtt.js';
 import { VERSION } from './version.js';
 
 /** CLI entry: wiring only. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config. */
@@ -59,8 +60,8 @@ async function run(config: AgentConfig): Promise<void> {
   if (config.allowInsecure) logger.warn('allowInsecure is on: plain-text transports are permitted; use only on a trusted network');
 
   const dataplane = await openDataplane(config, logger);
-  // The MQTT transport's AlertSink joins this list when MQTT is on.
-  const alertSinks: AlertSink[] = [];
+  const mqtt = config.mqtt.url ? createMqttTransport({ config, logger: logger.child({ component: 'mqtt' }), health: () => ({ dataplane: dataplane.status() }) }) : undefined;
+  const alertSinks: AlertSink[] = mqtt ? [mqtt.alertSink] : [];
   if (config.alerts.url) {
     // The agent's client identity: its own alert certificate, else the one it shows the broker.
     alertSinks.push(createHttpsSink({ url: config.alerts.url, certFile: config.alerts.tlsCert ?? config.mqtt.tlsCert, keyFile: config.alerts.tlsKey ?? config.mqtt.tlsKey, caFile: config.alerts.tlsCa, logger: logger.child({ component: 'alerts' }) }));
@@ -84,6 +85,11 @@ async function run(config: AgentConfig): Promise<void> {
       logger: logger.child({ component: 'http' }),
     });
     closers.push(() => http.close());
+  }
+  if (mqtt) {
+    if (/^(mqtt|ws):/.test(config.mqtt.url!)) logger.warn('MQTT without TLS: commands and responses travel in plain text (MQTT transfer spec appendix B)');
+    mqtt.start(consumer);
+    closers.push(() => mqtt.close());
   }
   alerts.notify({ event: 'agent_started', version: VERSION, device: config.deviceId });
   logger.info('ready', { startup_ms: Math.round(performance.now() - startedAt), dataplane: dataplane.status().kind, enforcing: dataplane.status().enforcing });

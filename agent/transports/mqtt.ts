@@ -7,6 +7,7 @@ import { parseTrustedKeys, SignatureError, verifyMessage, type SignaturePolicy }
 import type { AgentConfig } from '../config/config.js';
 import type { CommandHandler, OpenC2Response } from '../consumer/consumer.js';
 import type { Logger } from '../log/logger.js';
+import type { AlertSink } from './alerts.js';
 import { VERSION } from '../version.js';
 import { systemClock, type Clock } from '../rules/clock.js';
 import { DEFAULT_BACKOFF, every, LinkState, MqttLink, type BackoffOptions, type CancelTimer } from './mqtt-link.js';
@@ -21,7 +22,6 @@ import { publishProperties, readFrameProperties, topicTree, type MessageType, ty
 
 export interface MqttTransportOptions {
   readonly config: AgentConfig;
-  readonly handler: CommandHandler;
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly backoff?: BackoffOptions;
@@ -45,6 +45,10 @@ export interface MqttStats {
 
 export interface MqttTransport {
   readonly topics: TopicTree;
+  /** Alerts and delayed responses to the fleet over the broker (`oc2/rsp`), for startAlerts. */
+  readonly alertSink: AlertSink;
+  /** Connects and serves commands with `handler`; returns at once, the link keeps retrying while the broker is away. */
+  start(handler: CommandHandler): void;
   readonly state: LinkState;
   readonly stats: Readonly<MqttStats>;
   onState(listener: (state: LinkState) => void): () => void;
@@ -90,9 +94,10 @@ function connectionOptions(config: AgentConfig, clientId: string): IClientOption
   };
 }
 
-/** Starts connecting and returns at once; the link keeps retrying while the broker is away. */
-export function startMqttTransport(options: MqttTransportOptions): MqttTransport {
-  const { config, handler } = options;
+/** Prepares the transport; nothing connects before `start`, so the alert sink can exist before the consumer. */
+export function createMqttTransport(options: MqttTransportOptions): MqttTransport {
+  const { config } = options;
+  let handler: CommandHandler | undefined;
   const logger = options.logger;
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
@@ -197,7 +202,7 @@ export function startMqttTransport(options: MqttTransportOptions): MqttTransport
     let response: OpenC2Response | undefined;
     try {
       const producer = signer ?? headers.from;
-      response = await handler.handle(message.content, { transport: 'mqtt', ...(producer !== undefined ? { producer } : {}), ...(headers.request_id !== undefined ? { requestId: headers.request_id } : {}) });
+      response = await handler!.handle(message.content, { transport: 'mqtt', ...(producer !== undefined ? { producer } : {}), ...(headers.request_id !== undefined ? { requestId: headers.request_id } : {}) });
     } catch (err) {
       logger.error('command failed', { err, request_id: headers.request_id });
       response = { status: 500, status_text: 'internal error' };
@@ -249,18 +254,39 @@ export function startMqttTransport(options: MqttTransportOptions): MqttTransport
     );
   };
 
-  const presence = mqtt.presence ? startPresence(config, clientId, topics, { clock, backoff, random, logger }) : undefined;
-
+  let presence: MqttLink | undefined;
   let stopHealth: CancelTimer | undefined;
-  if (mqtt.healthIntervalSeconds > 0) {
-    stopHealth = every(clock, mqtt.healthIntervalSeconds * 1000, () => {
-      if (link.state === LinkState.Online) publish(link.client, topics.responses, 'ntf', 'json', healthNotification(link.state));
-    });
-  }
-  link.start();
+
+  const alertSink: AlertSink = {
+    name: 'mqtt',
+    async deliver(message) {
+      // Rejecting keeps the message in the alert queue until the link is back.
+      if (link.state !== LinkState.Online) throw new Error('mqtt link is not online');
+      const headers: MessageHeaders = { ...message.headers, created: message.headers.created ?? clock.now(), from: deviceId };
+      const topic = message.kind === 'response' ? topics.responsesFor(message.headers.to?.[0]) : topics.responses;
+      const msgType: MessageType = message.kind === 'response' ? 'rsp' : 'ntf';
+      await link.client.publishAsync(topic, Buffer.from(encodeMessage(sealEnvelope(message.kind, message.content, headers), 'json')), {
+        qos: 1,
+        retain: false,
+        properties: publishProperties(msgType, 'json'),
+      });
+    },
+  };
 
   return {
     topics,
+    alertSink,
+    start(commandHandler) {
+      if (handler) return;
+      handler = commandHandler;
+      if (mqtt.presence) presence = startPresence(config, clientId, topics, { clock, backoff, random, logger });
+      if (mqtt.healthIntervalSeconds > 0) {
+        stopHealth = every(clock, mqtt.healthIntervalSeconds * 1000, () => {
+          if (link.state === LinkState.Online) publish(link.client, topics.responses, 'ntf', 'json', healthNotification(link.state));
+        });
+      }
+      link.start();
+    },
     get state() {
       return link.state;
     },

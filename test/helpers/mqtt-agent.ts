@@ -7,7 +7,7 @@ import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { createLogger } from '../../agent/log/logger.js';
 import type { Clock } from '../../agent/rules/clock.js';
 import { LinkState } from '../../agent/transports/mqtt-link.js';
-import { startMqttTransport, type MqttTransport } from '../../agent/transports/mqtt.js';
+import { createMqttTransport, type MqttTransport } from '../../agent/transports/mqtt.js';
 
 /**
  * One agent in-process, as `run()` wires it: config from loadConfig, the real consumer on a
@@ -76,7 +76,8 @@ export async function startMqttAgent(options: MqttAgentOptions): Promise<MqttAge
       return inner.handle(command, context);
     },
   };
-  const transport = startMqttTransport({ config, handler, logger, backoff: { initialMs: 50, maxMs: 400 }, ...(options.clock ? { clock: options.clock } : {}) });
+  const transport = createMqttTransport({ config, logger, backoff: { initialMs: 50, maxMs: 400 }, ...(options.clock ? { clock: options.clock } : {}) });
+  transport.start(handler);
   return {
     config,
     dataplane,
