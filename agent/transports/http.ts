@@ -261,12 +261,24 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
       cert: readFileSync(tls.certFile),
       key: readFileSync(tls.keyFile),
       ...(mutual ? { ca: readFileSync(tls.caFile!) } : {}),
-      // Peers without a certificate from the CA never get to speak HTTP.
       requestCert: mutual,
-      rejectUnauthorized: mutual,
+      // Checked on secureConnection below instead, to log why a peer was refused; it is refused all the same.
+      rejectUnauthorized: false,
     }, handle);
+    // Prepended, so it runs before the HTTP parser is attached: unauthenticated peers never get to speak HTTP.
+    server.prependListener('secureConnection', (socket: TLSSocket) => {
+      if (!mutual || socket.authorized) return;
+      const cert = socket.getPeerCertificate();
+      const presented = cert && Object.keys(cert).length > 0;
+      logger.warn('TLS client refused', {
+        peer: socket.remoteAddress,
+        reason: presented ? socket.authorizationError : 'no client certificate',
+        ...(presented ? { subject: commonName(cert), issuer: (cert.issuer?.CN as string | undefined) ?? '?' } : {}),
+      });
+      socket.destroy();
+    });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
-      logger.warn('TLS handshake refused', { peer: socket.remoteAddress, reason: err.code ?? err.message });
+      logger.warn('TLS handshake failed', { peer: socket.remoteAddress, reason: err.code ?? err.message });
     });
     if (!mutual) logger.warn('HTTPS without client certificates: any client can send commands (allowInsecure)');
   } else {

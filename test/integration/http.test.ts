@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
@@ -54,7 +54,7 @@ function recordingLater(destinations: string[] = ['https']) {
   return { later, delivered };
 }
 
-async function start(t: Tap.Test, overrides: Partial<HttpTransportOptions> & Pick<HttpTransportOptions, 'handler'>) {
+async function start(t: Test, overrides: Partial<HttpTransportOptions> & Pick<HttpTransportOptions, 'handler'>) {
   const lines: string[] = [];
   const transport = await startHttpTransport({
     host: '127.0.0.1',
