@@ -52,12 +52,15 @@ export function canonicalJson(value: unknown): string {
   throw new SignatureError(`signed content: ${typeof value} has no JSON form`, 400);
 }
 
-// Map headers sized to their key count, no cbor-x record extension: plain RFC 8949 CBOR.
-const deterministicEncoder = new Encoder({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
+// Plain RFC 8949 CBOR, none of cbor-x's extensions: map headers sized to their key count, no
+// record extension, no tag 259 on Maps, no tag 64 on byte strings.
+const deterministicEncoder = new Encoder({ useRecords: false, variableMapSize: true, mapsAsObjects: false, tagUint8Array: false });
 
 /** Orders map keys as RFC 8949 section 4.2.1 (shorter first, then bytewise) before encoding. */
 function sortForCbor(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortForCbor);
+  // cbor-x writes integers beyond 32 bits (e.g. `created` in ms) as float64; a BigInt gets the integer form.
+  if (typeof value === 'number' && Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x100000000)) return BigInt(value);
   // Maps only occur in COSE headers, which are built in key order already.
   if (value === null || typeof value !== 'object' || value instanceof Uint8Array || value instanceof Map) return value;
   const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
@@ -66,7 +69,7 @@ function sortForCbor(value: unknown): unknown {
 }
 
 /**
- * Deterministic CBOR: RFC 8949 section 4.2.1 map order and shortest integers. Floats stay
+ * Deterministic CBOR: RFC 8949 section 4.2.1 map order and shortest integers. Non-integers stay
  * 64-bit (cbor-x's form) rather than the shortest float; OpenC2 content carries integers.
  */
 export function deterministicCbor(value: unknown): Uint8Array {
