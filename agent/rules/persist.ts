@@ -110,6 +110,8 @@ export class RuleFile {
         if (entry.op === 'add') {
           const record = decodeRecord(entry.rule!);
           records.set(record.rule.number, record);
+          // A number stays used after its rule is deleted: numbers are never reused (PF 2.1.3 insert_rule: immutable).
+          nextNumber = Math.max(nextNumber, record.rule.number + 1);
         } else records.delete(entry.number!);
       });
     }

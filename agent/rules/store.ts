@@ -165,6 +165,7 @@ export class RuleStore {
 
   /** Waits for running changes, stops the timer and closes the files. Enforcement stays (fail-static). */
   async close(): Promise<void> {
+    if (this.#closed) return;
     await this.#exclusive(async () => {
       this.#closed = true;
       this.#schedule.stop();
