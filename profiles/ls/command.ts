@@ -1,6 +1,6 @@
 import type { Pair, Profile } from './profile.js';
 import { targetName } from './profile.js';
-import { isObject, validate, type TypeDef, type TypeTable } from './schema.js';
+import { isObject, validate, type Field, type TypeTable } from './schema.js';
 import { CommandError, invalid } from './status.js';
 import { LS_TYPES, TARGETS } from './types.js';
 
@@ -39,7 +39,7 @@ export interface CompiledProfile {
   readonly table: TypeTable;
 }
 
-const COMMON_ARGS: Extract<TypeDef, { base: 'Map' }> = {
+const COMMON_ARGS: { readonly base: 'Map'; readonly minFields: number; readonly fields: readonly Field[] } = {
   base: 'Map',
   minFields: 1,
   fields: [
