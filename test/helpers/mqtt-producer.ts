@@ -52,10 +52,14 @@ export class Producer {
     });
   }
 
-  /** Connects and subscribes to `oc2/rsp` and `oc2/rsp/<id>` (spec 3.3: SHALL and SHOULD). */
-  static async connect(url: string, id: string, options: { root?: string; tls?: IClientOptions } = {}): Promise<Producer> {
+  /**
+   * Connects and subscribes to `oc2/rsp` and `oc2/rsp/<id>` (spec 3.3: SHALL and SHOULD).
+   * `session`: a persistent session (spec 2.9), so responses published while the broker was away reach us.
+   */
+  static async connect(url: string, id: string, options: { root?: string; tls?: IClientOptions; session?: boolean } = {}): Promise<Producer> {
     const root = options.root ?? 'oc2';
-    const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `producer-${id}-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 200, ...options.tls });
+    const session = options.session ? { clientId: `producer-${id}`, clean: false, properties: { sessionExpiryInterval: 300 } } : { clientId: `producer-${id}-${randomUUID().slice(0, 8)}`, clean: true };
+    const client = await mqtt.connectAsync(url, { protocolVersion: 5, ...session, reconnectPeriod: 200, ...options.tls });
     await client.subscribeAsync({ [`${root}/rsp`]: { qos: 1 }, [`${root}/rsp/${id}`]: { qos: 1 } });
     return new Producer(client, id, root);
   }
