@@ -7,6 +7,7 @@ import { encodeMessage, MEDIA_TYPE } from '../codec/codec.js';
 import { sealEnvelope, type MessageHeaders } from '../codec/envelope.js';
 import type { OpenC2Response } from '../consumer/consumer.js';
 import type { Logger } from '../log/logger.js';
+import { systemClock, type Clock } from '../rules/clock.js';
 import { TLS_POLICY } from './tls-policy.js';
 
 /**
@@ -47,19 +48,6 @@ export class UndeliverableError extends Error {
   readonly code = 'ALERT_UNDELIVERABLE';
 }
 
-/** Timers of the retry loop, injectable so tests need not sleep. */
-export interface Clock {
-  now(): number;
-  setTimeout(fire: () => void, ms: number): unknown;
-  clearTimeout(timer: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fire, ms) => setTimeout(fire, ms),
-  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
-};
-
 export interface AlertsOptions {
   /** Folder of the queues, `<stateDir>/alerts`; created when a sink exists. */
   readonly dir: string;
@@ -68,6 +56,7 @@ export interface AlertsOptions {
   readonly maxQueued: number;
   readonly sinks: readonly AlertSink[];
   readonly logger: Logger;
+  /** Timers of the retry loop and `created` stamps; tests move it by hand. */
   readonly clock?: Clock;
   /** First and largest wait between attempts; doubles in between. */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
@@ -234,7 +223,7 @@ class Delivery {
 
   async close(): Promise<void> {
     this.state = 'closed';
-    this.clock.clearTimeout(this.timer);
+    this.clock.cancel(this.timer);
     this.wake?.();
     await this.running;
   }
@@ -278,7 +267,7 @@ class Delivery {
         if (this.state === 'waiting') this.state = 'sending';
         resolve();
       };
-      this.timer = this.clock.setTimeout(() => this.wake?.(), ms);
+      this.timer = this.clock.schedule(() => this.wake?.(), ms);
     });
   }
 }

@@ -9,7 +9,8 @@ import type { TLSSocket } from 'node:tls';
 import { createLogger } from '../../agent/log/logger.js';
 import { createHttpsSink, startAlerts, type Alerts, type HttpsSinkOptions } from '../../agent/transports/alerts.js';
 import { createPki } from '../helpers/certs.js';
-import { FakeClock, until } from '../helpers/clock.js';
+import { ManualClock } from '../fixtures/consumer-harness.js';
+import { until } from '../helpers/until.js';
 
 // Alerts to a test orchestrator: a real HTTPS server with mutual TLS on a loopback
 // port, which goes down and comes back on the same port.
@@ -83,7 +84,7 @@ async function setup(t: Test, options: { maxQueued?: number; sink?: Partial<Http
   if (!options.dir) t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const lines: string[] = [];
   const logger = createLogger({ level: 'debug', format: 'text', write: (_l, line) => lines.push(line) });
-  const clock = new FakeClock();
+  const clock = new ManualClock(1_700_000_000_000);
   const open = (): Alerts => {
     const alerts = startAlerts({
       dir,
@@ -102,10 +103,10 @@ async function setup(t: Test, options: { maxQueued?: number; sink?: Partial<Http
 }
 
 /** Fires retry timers until `check` holds: each round waits for the loop to be asleep, then wakes it. */
-async function retryUntil(clock: FakeClock, check: () => boolean, what: string): Promise<void> {
+async function retryUntil(clock: ManualClock, check: () => boolean, what: string): Promise<void> {
   for (let round = 0; round < 50 && !check(); round++) {
-    await until(() => clock.pending > 0 || check(), `a retry timer (${what})`);
-    clock.advance(10_000);
+    await until(() => clock.timers > 0 || check(), `a retry timer (${what})`);
+    await clock.advance(10_000);
   }
   await until(check, what);
 }
@@ -134,8 +135,8 @@ t.test('while the orchestrator is down alerts wait; when it is back each arrives
   for (let i = 2; i <= 5; i++) alerts.notify({ event: 'n', i });
   // A few failed rounds while it is down.
   for (let round = 0; round < 3; round++) {
-    await until(() => clock.pending > 0, 'a retry timer');
-    clock.advance(10_000);
+    await until(() => clock.timers > 0, 'a retry timer');
+    await clock.advance(10_000);
   }
   t.equal(orchestrator.received.length, 1, 'nothing arrives while it is down');
   t.equal(lines.filter((l) => /WARN .*alert destination unreachable/.test(l)).length, 1, 'one warning per outage');
@@ -151,7 +152,7 @@ t.test('alerts queued while the orchestrator is down survive an agent restart', 
   const before = open();
   before.notify({ event: 'n', i: 1 });
   before.notify({ event: 'n', i: 2 });
-  await until(() => clock.pending > 0, 'the first retry timer');
+  await until(() => clock.timers > 0, 'the first retry timer');
   await before.close();
   const after = open();
   after.notify({ event: 'n', i: 3 });
@@ -198,7 +199,7 @@ t.test('a redirect is never followed (RFC 6546 section 3): the alert stays queue
   };
   const alerts = open();
   alerts.notify({ event: 'n', i: 1 });
-  await until(() => clock.pending > 0, 'a retry timer');
+  await until(() => clock.timers > 0, 'a retry timer');
   t.equal(elsewhere.received.length, 0, 'the redirect target saw nothing');
   t.match(lines.join('\n'), /answered 307 to https:\/\/127\.0\.0\.1:\d+\/; redirects are not followed/);
   orchestrator.answer = new Orchestrator().answer;
@@ -211,7 +212,7 @@ t.test('an agent without a client certificate is refused by the orchestrator; it
   const { orchestrator, clock, lines, open } = await setup(t, { sink: { certFile: undefined, keyFile: undefined } });
   const alerts = open();
   alerts.notify({ event: 'n', i: 1 });
-  await until(() => clock.pending > 0, 'a retry timer');
+  await until(() => clock.timers > 0, 'a retry timer');
   t.equal(orchestrator.received.length, 0);
   t.match(lines.join('\n'), /alert destination unreachable/);
 });

@@ -5,7 +5,7 @@ import type { CommandHandler, RequestContext } from '../../agent/consumer/consum
 import { createLogger } from '../../agent/log/logger.js';
 import { startHttpTransport, type HttpTlsOptions } from '../../agent/transports/http.js';
 import { createPki, type IssuedCert } from '../helpers/certs.js';
-import { until } from '../helpers/clock.js';
+import { until } from '../helpers/until.js';
 
 // HTTPS with mutual TLS (HTTPS transfer spec 3.2.3-3.2.4, RFC 6546 section 4), with
 // certificates from a throw-away CA made by the test.

@@ -7,7 +7,7 @@ import type { CommandHandler, OpenC2Response, RequestContext } from '../../agent
 import { createLogger } from '../../agent/log/logger.js';
 import type { DelayedResponses } from '../../agent/transports/alerts.js';
 import { startHttpTransport, type HttpTransportOptions } from '../../agent/transports/http.js';
-import { until } from '../helpers/clock.js';
+import { until } from '../helpers/until.js';
 
 // Protocol paths over plain HTTP (the Testing target of the HTTPS transfer spec, 4.1);
 // TLS and client certificates are in http-tls.test.ts.

@@ -4,17 +4,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../agent/log/logger.js';
 import { startAlerts, UndeliverableError, type AlertSink, type OutboundMessage } from '../../agent/transports/alerts.js';
-import { FakeClock, until } from '../helpers/clock.js';
+import { ManualClock } from '../fixtures/consumer-harness.js';
+import { until } from '../helpers/until.js';
 
-/** A sink that fails while `failing` is set, and records what it was given. */
+/** A sink that fails while `failing` is set, and records what it was given and when. */
 class ScriptedSink implements AlertSink {
   readonly name = 'test';
   readonly attempts: OutboundMessage[] = [];
+  readonly times: number[] = [];
   readonly delivered: OutboundMessage[] = [];
   failing: Error | undefined;
 
+  constructor(private readonly clock: ManualClock) {}
+
+  /** Time between one attempt and the next. */
+  get waits(): number[] {
+    return this.times.slice(1).map((time, i) => time - this.times[i]!);
+  }
+
   async deliver(message: OutboundMessage): Promise<void> {
     this.attempts.push(message);
+    this.times.push(this.clock.now());
     if (this.failing) throw this.failing;
     this.delivered.push(message);
   }
@@ -24,8 +34,8 @@ function setup(t: Test, options: { maxQueued?: number; random?: () => number; di
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'openc2-alerts-unit-'));
   if (!options.dir) t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const lines: string[] = [];
-  const clock = new FakeClock();
-  const sink = new ScriptedSink();
+  const clock = new ManualClock(1_700_000_000_000);
+  const sink = new ScriptedSink(clock);
   const alerts = startAlerts({
     dir,
     deviceId: 'edge-1',
@@ -43,22 +53,19 @@ function setup(t: Test, options: { maxQueued?: number; random?: () => number; di
 const numbers = (messages: OutboundMessage[]): unknown[] => messages.map((m) => (m.content as { i: number }).i);
 
 t.test('retries back off exponentially with jitter, up to the cap', async (t) => {
-  const low = setup(t, { random: () => 0 });
-  low.sink.failing = new Error('down');
-  low.alerts.notify({ i: 1 });
-  for (let n = 0; n < 7; n++) {
-    await until(() => low.clock.pending > 0, 'a retry timer');
-    low.clock.advance(60_000);
+  for (const [random, expected] of [
+    [0, [500, 1000, 2000, 4000, 8000, 8000, 8000]],
+    [1, [1000, 2000, 4000, 8000, 16000, 16000, 16000]],
+  ] as const) {
+    const { sink, clock, alerts } = setup(t, { random: () => random });
+    sink.failing = new Error('down');
+    alerts.notify({ i: 1 });
+    for (let round = 0; round < 20 && sink.times.length <= expected.length; round++) {
+      await until(() => clock.timers > 0, 'a retry timer');
+      await clock.advance(20_000);
+    }
+    t.same(sink.waits.slice(0, expected.length), expected, `random ${random}: ${random === 0 ? 'half' : 'all'} of each step`);
   }
-  t.same(low.clock.delays, [500, 1000, 2000, 4000, 8000, 8000, 8000], 'random 0: half of each step');
-  const high = setup(t, { random: () => 1 });
-  high.sink.failing = new Error('down');
-  high.alerts.notify({ i: 1 });
-  for (let n = 0; n < 6; n++) {
-    await until(() => high.clock.pending > 0, 'a retry timer');
-    high.clock.advance(60_000);
-  }
-  t.same(high.clock.delays, [1000, 2000, 4000, 8000, 16000, 16000], 'random 1: the whole step');
 });
 
 t.test('after an outage the failure count restarts', async (t) => {
@@ -66,15 +73,19 @@ t.test('after an outage the failure count restarts', async (t) => {
   sink.failing = new Error('down');
   alerts.notify({ i: 1 });
   for (let n = 0; n < 3; n++) {
-    await until(() => clock.pending > 0, 'a retry timer');
+    await until(() => clock.timers > 0, 'a retry timer');
     if (n === 2) sink.failing = undefined;
-    clock.advance(60_000);
+    await clock.advance(20_000);
   }
   await until(() => sink.delivered.length === 1, 'delivery');
   sink.failing = new Error('down again');
   alerts.notify({ i: 2 });
-  await until(() => clock.pending > 0, 'a retry timer');
-  t.equal(clock.delays.at(-1), 500, 'the first wait of a new outage is the shortest');
+  await until(() => clock.timers > 0, 'a retry timer');
+  const attempts = sink.attempts.length;
+  await clock.advance(499);
+  t.equal(sink.attempts.length, attempts, 'not before 500 ms');
+  await clock.advance(1);
+  await until(() => sink.attempts.length === attempts + 1, 'the first retry of the new outage, after the shortest wait');
 });
 
 t.test('an UndeliverableError drops the message and moves on', async (t) => {
@@ -102,7 +113,7 @@ t.test('the queue file empties once everything is delivered, and the sequence go
   const second = setup(t, { dir });
   second.sink.failing = new Error('down');
   second.alerts.notify({ i: 3 });
-  await until(() => second.clock.pending > 0, 'a retry timer');
+  await until(() => second.clock.timers > 0, 'a retry timer');
   t.match(readFileSync(join(dir, 'test.jsonl'), 'utf8'), /^\{"seq":3,/);
 });
 
@@ -141,11 +152,11 @@ t.test('after close no more attempts are made; what is queued stays on disk', as
   const { sink, clock, alerts, dir } = setup(t);
   sink.failing = new Error('down');
   alerts.notify({ i: 1 });
-  await until(() => clock.pending > 0, 'a retry timer');
+  await until(() => clock.timers > 0, 'a retry timer');
   await alerts.close();
-  t.equal(clock.pending, 0, 'the retry timer is cancelled');
+  t.equal(clock.timers, 0, 'the retry timer is cancelled');
   alerts.notify({ i: 2 });
-  clock.advance(60_000);
+  await clock.advance(60_000);
   await new Promise((resolve) => setTimeout(resolve, 20));
   t.equal(sink.attempts.length, 1);
   t.equal(readFileSync(join(dir, 'test.jsonl'), 'utf8').trim().split('\n').length, 2);
