@@ -5,7 +5,8 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { DecodeError, decodeMessage, encodeMessage, MEDIA_TYPE, type Encoding } from '../codec/codec.js';
-import { EnvelopeError, openEnvelope, sealEnvelope, type MessageHeaders } from '../codec/envelope.js';
+import { EnvelopeError, openEnvelope, peekHeaders, sealEnvelope, type MessageHeaders } from '../codec/envelope.js';
+import { SignatureError, verifyMessage, type SignaturePolicy } from '../codec/signing.js';
 import type { CommandHandler, OpenC2Response, RequestContext } from '../consumer/consumer.js';
 import type { Logger } from '../log/logger.js';
 import type { DelayedResponses } from './alerts.js';
@@ -34,6 +35,8 @@ export interface HttpTransportOptions {
   /** Plain HTTP when unset. */
   readonly tls?: HttpTlsOptions;
   readonly deviceId: string;
+  /** Signature checks (DESIGN.md section 5), the same as on MQTT; the consumer refuses repeated request ids. */
+  readonly signing: SignaturePolicy;
   readonly maxMessageBytes: number;
   /** Time a client has to send one whole request. */
   readonly requestTimeoutMs: number;
@@ -178,25 +181,33 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     let requestId = xRequestId;
     let producer = subject;
     let response: OpenC2Response | undefined;
+    let frame: unknown;
     try {
-      const message = openEnvelope(decodeMessage(bytes, encoding, options.maxMessageBytes), true);
+      frame = decodeMessage(bytes, encoding, options.maxMessageBytes);
+      const message = openEnvelope(frame, true);
       enveloped = !message.bare;
       // HTTPS transfer 3.3.3: the command's own id first; X-Request-ID when it has none; one of ours when neither.
       requestId = message.headers.request_id ?? xRequestId ?? randomUUID();
       if (message.kind !== 'request') throw new EnvelopeError(`body.openc2: expected a request, got a ${message.kind}`);
-      // With mTLS the `from` of a command is the authenticated peer (HTTPS transfer, revision history v1.0-wd02): a different claim is refused.
-      if (subject !== undefined && message.headers.from !== undefined && message.headers.from !== subject) {
-        response = { status: 403, status_text: `headers.from ${JSON.stringify(message.headers.from)} is not the client certificate subject ${JSON.stringify(subject)}` };
+      const { signer } = verifyMessage(message, frame as { headers?: unknown; body?: unknown }, encoding, options.signing, Date.now());
+      const from = message.headers.from;
+      // With mTLS, `from` is the authenticated peer (HTTPS transfer, revision history v1.0-wd02);
+      // another name is taken only when a valid signature authenticates it.
+      if (subject !== undefined && from !== undefined && from !== subject && signer === undefined) {
+        response = { status: 403, status_text: `headers.from ${JSON.stringify(from)} is not the client certificate subject ${JSON.stringify(subject)}, and the message is not signed by it` };
       } else {
-        producer ??= message.headers.from;
+        producer = signer ?? subject ?? from;
         const answered = await answer(message.content, { transport: 'http', requestId, ...(producer ? { producer } : {}) }, res);
         if (answered === DELAYED) return;
         response = answered;
       }
     } catch (err) {
       if (err instanceof DecodeError) response = { status: err.status === 415 ? 400 : err.status, status_text: err.message };
-      else if (err instanceof EnvelopeError) response = { status: 400, status_text: err.message };
-      else throw err;
+      else if (err instanceof EnvelopeError || err instanceof SignatureError) {
+        response = { status: err instanceof SignatureError ? err.status : 400, status_text: err.message };
+        // A refused envelope still answers to its request_id when it has a readable one.
+        requestId = peekHeaders(frame).request_id ?? requestId;
+      } else throw err;
     }
     if (response === undefined) {
       // response_requested none (language spec 3.3.1.4): the command ran, nothing to say.

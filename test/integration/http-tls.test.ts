@@ -2,6 +2,8 @@ import t, { type Test } from 'tap';
 import { request as httpRequest } from 'node:http';
 import { request, type RequestOptions } from 'node:https';
 import type { CommandHandler, RequestContext } from '../../agent/consumer/consumer.js';
+import nacl from 'tweetnacl';
+import { signEnvelope } from '../../agent/codec/signing.js';
 import { createLogger } from '../../agent/log/logger.js';
 import { startHttpTransport, type HttpTlsOptions } from '../../agent/transports/http.js';
 import { createPki, type IssuedCert } from '../helpers/certs.js';
@@ -21,6 +23,8 @@ const producer = pki.issue('producer-1', 'client');
 const stranger = pki.issue('producer-2', 'client');
 const forged = otherPki.issue('producer-1', 'client');
 
+const signingKeys = nacl.sign.keyPair();
+
 const JSON_TYPE = 'application/openc2+json;version=1.0';
 const query = JSON.stringify({ action: 'query', target: { features: ['versions'] } });
 
@@ -39,6 +43,7 @@ async function start(t: Test, tls: Partial<HttpTlsOptions> = {}) {
     port: 0,
     tls: { certFile: server.certFile, keyFile: server.keyFile, caFile: pki.ca.certFile, allowedSubjects: ['producer-1'], ...tls },
     deviceId: 'edge-1',
+    signing: { trustedKeys: new Map([['relayed-producer', signingKeys.publicKey]]), required: false, windowMs: 300_000 },
     maxMessageBytes: 4096,
     requestTimeoutMs: 2_000,
     responseDeadlineMs: 2_000,
@@ -96,9 +101,19 @@ t.test('an envelope whose from is not the certificate subject is refused with 40
   const envelope = { headers: { request_id: 'tls-2', from: 'someone-else' }, body: { openc2: { request: JSON.parse(query) } } };
   const reply = await post(port, producer, JSON.stringify(envelope));
   t.equal(reply.status, 403);
-  t.match(reply.json().body.openc2.response.status_text, /headers.from "someone-else" is not the client certificate subject "producer-1"/);
+  t.match(reply.json().body.openc2.response.status_text, /headers.from "someone-else" is not the client certificate subject "producer-1", and the message is not signed by it/);
   const same = await post(port, producer, JSON.stringify({ ...envelope, headers: { request_id: 'tls-3', from: 'producer-1' } }));
   t.equal(same.status, 200, 'a from that matches is fine');
+});
+
+t.test('a from other than the certificate subject is accepted when a trusted signature authenticates it', async (t) => {
+  const { port } = await start(t);
+  contexts.length = 0;
+  const envelope = { headers: { request_id: 'tls-4', created: Date.now(), from: 'relayed-producer' }, body: { openc2: { request: JSON.parse(query) } } };
+  const reply = await post(port, producer, JSON.stringify(signEnvelope(envelope, 'json', signingKeys.secretKey)));
+  t.equal(reply.status, 200);
+  t.same(reply.json().headers.to, ['relayed-producer']);
+  t.equal(contexts[0]!.producer, 'relayed-producer', 'the signer is the producer');
 });
 
 t.test('a certificate from the CA whose subject is not on the allow-list gets 403 saying so', async (t) => {

@@ -2,8 +2,10 @@ import t, { type Test } from 'tap';
 import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
+import nacl from 'tweetnacl';
 import type { MessageHeaders } from '../../agent/codec/envelope.js';
 import type { CommandHandler, OpenC2Response, RequestContext } from '../../agent/consumer/consumer.js';
+import { signEnvelope } from '../../agent/codec/signing.js';
 import { createLogger } from '../../agent/log/logger.js';
 import type { DelayedResponses } from '../../agent/transports/alerts.js';
 import { startHttpTransport, type HttpTransportOptions } from '../../agent/transports/http.js';
@@ -60,6 +62,7 @@ async function start(t: Test, overrides: Partial<HttpTransportOptions> & Pick<Ht
     host: '127.0.0.1',
     port: 0,
     deviceId: 'edge-1',
+    signing: { trustedKeys: new Map(), required: false, windowMs: 300_000 },
     maxMessageBytes: 2048,
     requestTimeoutMs: 2_000,
     responseDeadlineMs: 2_000,
@@ -148,6 +151,24 @@ t.test('a consumer that throws gives 500 with a status text, not a dropped conne
   t.equal(reply.status, 500);
   t.same(reply.json(), { status: 500, status_text: 'internal error' });
   t.match(lines.join('\n'), /command failed/);
+});
+
+t.test('with signing required, an unsigned command is refused 401 and a signed one runs with its signer as producer', async (t) => {
+  const keys = nacl.sign.keyPair();
+  const { handler, calls } = scriptedHandler(ok);
+  const { port } = await start(t, { handler, signing: { trustedKeys: new Map([['oc2producer', keys.publicKey]]), required: true, windowMs: 300_000 } });
+  const unsigned = await post(port, '/', query);
+  t.equal(unsigned.status, 401);
+  t.match(unsigned.json().status_text, /signature: required/);
+  const envelope = { headers: { request_id: 's-1', created: Date.now(), from: 'oc2producer' }, body: { openc2: { request: JSON.parse(query) } } };
+  const signed = await post(port, '/.well-known/openc2', JSON.stringify(signEnvelope(envelope, 'json', keys.secretKey)));
+  t.equal(signed.status, 200);
+  t.equal(calls.length, 1);
+  t.equal(calls[0]!.context.producer, 'oc2producer');
+  const forged = await post(port, '/.well-known/openc2', JSON.stringify(signEnvelope({ ...envelope, headers: { ...envelope.headers, request_id: 's-2' } }, 'json', nacl.sign.keyPair().secretKey)));
+  t.equal(forged.status, 401);
+  t.equal(forged.json().headers.request_id, 's-2', 'the refusal answers to the request_id');
+  t.equal(calls.length, 1, 'nothing unsigned or forged reached the consumer');
 });
 
 t.test('CBOR in, CBOR out', async (t) => {
