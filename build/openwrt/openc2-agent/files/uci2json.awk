@@ -4,50 +4,26 @@
 # Plain POSIX awk: runs under BusyBox awk on OpenWrt (no node modules, no jshn) and
 # under mawk/gawk in test/unit/packaging-uci.test.ts.
 #
-# Mapping: a setting `key` without a dot lives in `config agent`; `area.name` lives in
-# `config area`. The option name is the snake case of the last part (deviceId ->
-# device_id, mqtt.tlsCa -> config mqtt / option tls_ca). List settings take `list`
-# lines (or one comma separated `option`); a few read better singular in UCI
-# (list interface, list prefix, ...). Options only the init script uses (enabled,
-# network, respawn_*) are skipped. An unknown option is an error: the agent would
-# refuse the key anyway, and here the message names the UCI option.
+# Mapping, with no table to keep in step with the agent: `config agent` options are
+# top-level settings, `config <area>` options are `<area>.<name>`; the option name is
+# the snake case of the setting (device_id -> deviceId, config mqtt / option tls_ca ->
+# mqtt.tlsCa). `list` lines become JSON arrays; an `option` stays a string, and the
+# agent's loader converts strings to booleans (1/0, on/off, true/false, yes/no),
+# integers and comma separated lists, and rejects unknown settings naming the key.
+# A few lists read better singular in UCI (list interface, list prefix, ...).
+# Options only the init script uses (enabled, network, respawn_*) are skipped.
 #
 # Variables (-v): extra_interfaces="dev1 dev2" appends devices the init script resolved
 # from `list network` (logical OpenWrt interfaces).
 # Exit status: 0 and JSON on stdout, or 2 and one line per problem on stderr.
 
 BEGIN {
-	# key|type, in the order of SETTINGS; test/unit/packaging-uci.test.ts checks that
-	# this table and agent/config/settings.ts agree.
-	n = split("deviceId|string dataplane|string interfaces|list instance|string " \
-		"stateDir|path runDir|path profiles|list allowInsecure|boolean " \
-		"log.level|string log.format|string " \
-		"management.prefixes|list management.antiLockout|boolean " \
-		"http.enabled|boolean http.listen|hostport http.insecureBind|boolean " \
-		"http.tlsCert|path http.tlsKey|path http.tlsCa|path http.allowedSubjects|list " \
-		"mqtt.url|url mqtt.topicPrefix|string mqtt.clientId|string mqtt.username|string " \
-		"mqtt.password|string mqtt.tlsCa|path mqtt.tlsCert|path mqtt.tlsKey|path " \
-		"mqtt.keepaliveSeconds|integer mqtt.sessionExpirySeconds|integer " \
-		"mqtt.healthIntervalSeconds|integer alerts.url|url signing.required|boolean " \
-		"signing.trustedKeys|list signing.replayWindowSeconds|integer " \
-		"limits.maxMessageBytes|integer", entries, " ")
-	for (i = 1; i <= n; i++) {
-		split(entries[i], kv, "|")
-		key = kv[1]
-		order[i] = key
-		type[key] = kv[2]
-		dot = index(key, ".")
-		area = dot ? substr(key, 1, dot - 1) : "agent"
-		leaf = dot ? substr(key, dot + 1) : key
-		uci[area SUBSEP snake(leaf)] = key
-	}
-	nkeys = n
 	# Singular names that read better as UCI lists.
-	uci["agent" SUBSEP "interface"] = "interfaces"
-	uci["agent" SUBSEP "profile"] = "profiles"
-	uci["management" SUBSEP "prefix"] = "management.prefixes"
-	uci["http" SUBSEP "allowed_subject"] = "http.allowedSubjects"
-	uci["signing" SUBSEP "trusted_key"] = "signing.trustedKeys"
+	alias["agent" SUBSEP "interface"] = "interfaces"
+	alias["agent" SUBSEP "profile"] = "profiles"
+	alias["management" SUBSEP "prefix"] = "management.prefixes"
+	alias["http" SUBSEP "allowed_subject"] = "http.allowedSubjects"
+	alias["signing" SUBSEP "trusted_key"] = "signing.trustedKeys"
 	# Read by the init script only.
 	initonly["agent" SUBSEP "enabled"] = 1
 	initonly["agent" SUBSEP "network"] = 1
@@ -62,14 +38,22 @@ BEGIN {
 	section = ""
 }
 
-function snake(s,    out, i, ch) {
-	out = ""
+# device_id -> deviceId
+function camel(s,    out, i, ch, up) {
+	out = ""; up = 0
 	for (i = 1; i <= length(s); i++) {
 		ch = substr(s, i, 1)
-		if (ch ~ /[A-Z]/) out = out "_" tolower(ch)
-		else out = out ch
+		if (ch == "_") { up = 1; continue }
+		out = out (up ? toupper(ch) : ch)
+		up = 0
 	}
 	return out
+}
+
+# The setting key of option `name` in a section of type `sect`.
+function setting_key(sect, name) {
+	if ((sect SUBSEP name) in alias) return alias[sect SUBSEP name]
+	return sect == "agent" ? camel(name) : sect "." camel(name)
 }
 
 function problem(msg) {
@@ -122,35 +106,21 @@ function jstr(s,    out, i, ch) {
 	return "\"" out "\""
 }
 
-function convert(key, raw, name,    t, v) {
-	t = type[key]
-	if (t == "boolean") {
-		v = tolower(raw)
-		if (v ~ /^(1|on|true|yes|enabled)$/) return "true"
-		if (v ~ /^(0|off|false|no|disabled)$/) return "false"
-		problem(name ": " jstr(raw) " is not a boolean (1/0, on/off, true/false)")
-		return ""
-	}
-	if (t == "integer") {
-		if (raw ~ /^[0-9]+$/) { sub(/^0+/, "", raw); return raw == "" ? "0" : raw }
-		problem(name ": " jstr(raw) " is not a non-negative integer")
-		return ""
-	}
-	return jstr(raw)
+# Appends one list item.
+function add_item(key, item) {
+	if (!(key in seen)) { seen[key] = 1; keys[++nkeys] = key }
+	# Awk may create value[key] before the right side runs: test `items`, not `in`.
+	value[key] = items[key] ? value[key] "," jstr(item) : jstr(item)
+	items[key]++
+	islist[key] = 1
 }
 
-# Appends one list item (or several, comma separated, from an `option`).
-function add_items(key, raw, name,    parts, m, j, item) {
-	m = split(raw, parts, ",")
-	for (j = 1; j <= m; j++) {
-		item = parts[j]
-		gsub(/^[ \t]+|[ \t]+$/, "", item)
-		if (item == "") continue
-		# Awk may create value[key] before the right side runs: test `items`, not `in`.
-		value[key] = items[key] ? value[key] "," jstr(item) : jstr(item)
-		items[key]++
-	}
-	if (!(key in value)) value[key] = ""
+function set_option(key, raw) {
+	if (!(key in seen)) { seen[key] = 1; keys[++nkeys] = key }
+	value[key] = jstr(raw)
+	rawval[key] = raw
+	items[key] = 0
+	islist[key] = 0
 }
 
 {
@@ -167,33 +137,40 @@ function add_items(key, raw, name,    parts, m, j, item) {
 	if (verb != "option" && verb != "list") { problem("unknown statement " jstr(verb)); next }
 	if (count < 3) { problem(verb " " jstr(words[2]) " has no value"); next }
 	if (section == "") { problem(verb " " jstr(words[2]) " outside a config section"); next }
-	name = section "." words[2]
+	if (words[2] !~ /^[a-z][a-z0-9_]*$/) { problem("option name " jstr(words[2]) " is not lower_snake_case"); next }
 	if ((section SUBSEP words[2]) in initonly) next
-	if (!((section SUBSEP words[2]) in uci)) { problem("unknown option " jstr(words[2]) " in config " section); next }
-	key = uci[section SUBSEP words[2]]
-	if (type[key] == "list") {
-		# An `option` replaces what came before; `list` lines accumulate.
-		if (verb == "option") { delete value[key]; items[key] = 0 }
-		add_items(key, words[3], name)
-		next
+	key = setting_key(section, words[2])
+	# A `list` line after an `option` of the same name starts the list afresh.
+	if (verb == "list") {
+		if ((key in seen) && !islist[key]) items[key] = 0
+		add_item(key, words[3])
+	} else {
+		set_option(key, words[3])
 	}
-	if (verb == "list") { problem(name " is a single value: use option, not list"); next }
-	converted = convert(key, words[3], name)
-	if (converted != "") value[key] = converted
 }
 
 END {
 	if (extra_interfaces != "") {
+		# `option interfaces 'a,b'` becomes a list before the extra devices join it.
+		if (("interfaces" in seen) && !islist["interfaces"]) {
+			m = split(rawval["interfaces"], devs, ",")
+			items["interfaces"] = 0
+			for (j = 1; j <= m; j++) {
+				gsub(/^[ \t]+|[ \t]+$/, "", devs[j])
+				if (devs[j] != "") add_item("interfaces", devs[j])
+			}
+			if (!items["interfaces"]) value["interfaces"] = ""
+			islist["interfaces"] = 1
+		}
 		m = split(extra_interfaces, devs, " ")
-		for (j = 1; j <= m; j++) if (devs[j] != "") add_items("interfaces", devs[j], "network")
+		for (j = 1; j <= m; j++) if (devs[j] != "") add_item("interfaces", devs[j])
 	}
 	if (problems) exit 2
-	# Group dotted keys under their area, in table order.
+	# Group dotted keys under their area, in order of first appearance.
 	out = ""
 	for (i = 1; i <= nkeys; i++) {
-		key = order[i]
-		if (!(key in value)) continue
-		v = (type[key] == "list") ? "[" value[key] "]" : value[key]
+		key = keys[i]
+		v = islist[key] ? "[" value[key] "]" : value[key]
 		dot = index(key, ".")
 		if (!dot) { out = out (out == "" ? "" : ",\n") "  " jstr(key) ": " v; continue }
 		area = substr(key, 1, dot - 1)
