@@ -69,8 +69,8 @@ t.test('unknown flags and commands are refused with exit code 2', async (t) => {
   t.match(verb.output, /unknown command "launch"/);
 });
 
-t.test('without the rights to load BPF the kernel dataplane refuses to start and says why', async (t) => {
-  if (process.getuid?.() !== 0) return t.skip('needs root to drop to an unprivileged user');
+const notRoot = process.getuid?.() !== 0 && 'needs root to drop to an unprivileged user';
+t.test('without the rights to load BPF the kernel dataplane refuses to start and says why', { skip: notRoot }, async (t) => {
   const { code, output } = await runAgent(['run', '--allow-insecure', '--http-listen', '127.0.0.1:0', '--state-dir', join(shipped, 'state2'), '--run-dir', join(shipped, 'run2')], { ...opts, uid: 65534, gid: 65534 });
   t.equal(code, 1);
   t.match(output, /dataplane: cannot load BPF programs: .*--dataplane sim/);
