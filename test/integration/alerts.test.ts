@@ -1,14 +1,11 @@
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { createLogger } from '../../agent/log/logger.js';
 import { createHttpsSink, startAlerts, type Alerts, type HttpsSinkOptions } from '../../agent/transports/alerts.js';
 import { createPki } from '../helpers/certs.js';
+import { answerEmpty, Orchestrator } from '../helpers/orchestrator.js';
 import { ManualClock } from '../fixtures/consumer-harness.js';
 import { until } from '../helpers/until.js';
 
@@ -17,67 +14,10 @@ import { until } from '../helpers/until.js';
 
 const pki = createPki('openc2-fleet-ca');
 t.teardown(() => pki.remove());
-const orchestratorCert = pki.issue('localhost', 'server');
 const agentCert = pki.issue('edge-1', 'client');
 
-interface Received {
-  readonly client: string | undefined;
-  readonly headers: IncomingMessage['headers'];
-  readonly message: any;
-}
-
-/** The orchestrator's alert listener (communication-protocols text: port 6768, answers `{}`). */
-class Orchestrator {
-  readonly received: Received[] = [];
-  port = 0;
-  /** What to answer; the default is the `{}` the text asks for. */
-  answer: (message: any, res: ServerResponse) => void = (_m, res) => {
-    res.writeHead(200, { 'content-type': 'application/openc2+json;version=1.0' });
-    res.end('{}');
-  };
-  private server: Server | undefined;
-
-  async up(): Promise<void> {
-    const server = createServer({ cert: orchestratorCert.cert, key: orchestratorCert.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const message = JSON.parse(Buffer.concat(chunks).toString());
-        const peer = (req.socket as TLSSocket).getPeerCertificate();
-        this.received.push({ client: peer.subject?.CN as string | undefined, headers: req.headers, message });
-        this.answer(message, res);
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
-
-  get url(): string {
-    return `https://127.0.0.1:${this.port}/`;
-  }
-
-  /** The notification contents received so far, in order. */
-  get notifications(): unknown[] {
-    return this.received.map((r) => r.message.body.openc2.notification);
-  }
-}
-
 async function setup(t: Test, options: { maxQueued?: number; sink?: Partial<HttpsSinkOptions>; dir?: string } = {}) {
-  const orchestrator = new Orchestrator();
+  const orchestrator = new Orchestrator(pki);
   await orchestrator.up();
   t.teardown(() => orchestrator.down());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'openc2-alerts-'));
@@ -190,7 +130,7 @@ t.test('an alert the orchestrator refuses with 400 is dropped and the next one s
 
 t.test('a redirect is never followed (RFC 6546 section 3): the alert stays queued and is retried', async (t) => {
   const { orchestrator, clock, lines, open } = await setup(t);
-  const elsewhere = new Orchestrator();
+  const elsewhere = new Orchestrator(pki);
   await elsewhere.up();
   t.teardown(() => elsewhere.down());
   orchestrator.answer = (_m, res) => {
@@ -202,7 +142,7 @@ t.test('a redirect is never followed (RFC 6546 section 3): the alert stays queue
   await until(() => clock.timers > 0, 'a retry timer');
   t.equal(elsewhere.received.length, 0, 'the redirect target saw nothing');
   t.match(lines.join('\n'), /answered 307 to https:\/\/127\.0\.0\.1:\d+\/; redirects are not followed/);
-  orchestrator.answer = new Orchestrator().answer;
+  orchestrator.answer = answerEmpty;
   await retryUntil(clock, () => orchestrator.received.length >= 2, 'the retry');
   t.equal(elsewhere.received.length, 0);
   t.same(orchestrator.notifications.map((n: any) => n.i), [1, 1]);
