@@ -136,12 +136,8 @@ const EXPECTED = {
   limits: { maxMessageBytes: 65536 },
 };
 
-t.test('every agent setting is reachable from UCI by its derived name', async (t) => {
-  const awk = awks[0];
-  if (!awk) {
-    t.skip('no awk here');
-    return;
-  }
+t.test('every agent setting is reachable from UCI by its derived name', { skip: awks.length === 0 ? 'no awk here' : false }, async (t) => {
+  const awk = awks[0]!;
   for (const setting of SETTINGS) {
     const [section, option] = uciName(setting.key);
     const r = render(awk.argv, `config ${section}\n\t${setting.type === 'list' ? 'list' : 'option'} ${option} 'x'\n`);
