@@ -197,6 +197,7 @@ function crossCheck(config: AgentConfig): string[] {
   if (http.tlsCa !== undefined && http.tlsCert === undefined) problems.push('http.tlsCa: client certificates need HTTPS (set http.tlsCert and http.tlsKey)');
   // HTTPS transfer spec 3.2.4: each side MUST authenticate the other, so HTTPS without client certificates is insecure too.
   if (http.enabled && http.tlsCert !== undefined && http.tlsCa === undefined && !config.allowInsecure) problems.push('http.tlsCa: HTTPS needs a CA for client certificates (mutual TLS), or set allowInsecure');
+  if (http.allowedSubjects.length > 0 && http.tlsCa === undefined) problems.push('http.allowedSubjects: subjects come from client certificates; set http.tlsCa');
   if (http.enabled && http.tlsCert === undefined) {
     const host = parseHostPort(http.listen)!.host;
     if (!config.allowInsecure) problems.push('http.listen: plain HTTP needs allowInsecure (OPENC2_ALLOW_INSECURE=1), or set http.tlsCert and http.tlsKey');

@@ -63,7 +63,7 @@ const KEEP_ALIVE_MS = 60_000;
 const MAX_CONNECTIONS = 64;
 
 /** Why a request was refused before it reached the consumer; each code has one HTTP status. */
-type RefusalCode = 'no-endpoint' | 'method' | 'media-type' | 'too-large' | 'timeout' | 'subject' | 'request-id';
+type RefusalCode = 'no-endpoint' | 'method' | 'media-type' | 'too-large' | 'timeout' | 'unauthenticated' | 'subject' | 'request-id';
 
 const REFUSAL_STATUS: Record<RefusalCode, number> = {
   'no-endpoint': 404,
@@ -71,6 +71,7 @@ const REFUSAL_STATUS: Record<RefusalCode, number> = {
   'media-type': 415,
   'too-large': 413,
   timeout: 408,
+  unauthenticated: 401,
   subject: 403,
   'request-id': 400,
 };
@@ -170,7 +171,9 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
       throw new HttpRefusal('method', `method ${req.method} not allowed; use POST (HTTPS transfer spec 3.2.1)`);
     }
     const encoding = encodingOf(req.headers['content-type']);
-    // The TLS handshake already refused clients without a certificate from the CA; this is the allow-list (RFC 6546 section 4).
+    // secureConnection already dropped peers without a certificate from the CA; checked again so that never rests on listener order.
+    if (tls?.caFile !== undefined && !(req.socket as TLSSocket).authorized) throw new HttpRefusal('unauthenticated', 'a client certificate from the configured CA is required');
+    // The allow-list of RFC 6546 section 4.
     const subject = tls ? commonName((req.socket as TLSSocket).getPeerCertificate()) : undefined;
     if (allowed.size > 0 && !(subject && allowed.has(subject.toLowerCase()))) {
       throw new HttpRefusal('subject', `client certificate subject CN=${subject ?? '(none)'} is not on http.allowedSubjects`);
@@ -254,9 +257,11 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
       if (res.headersSent) return;
       if (err instanceof HttpRefusal) {
         const status = REFUSAL_STATUS[err.code];
+        const echo = err.code === 'request-id' ? undefined : (req.headers['x-request-id'] as string | undefined);
         // Unread or half-read bodies cannot be skipped safely: end the connection.
-        send(res, status, { status, status_text: err.message }, 'json', req.headers['x-request-id'] as string | undefined, err.code === 'too-large' || err.code === 'timeout');
-        if (err.code === 'too-large' || err.code === 'timeout') req.resume();
+        const close = err.code === 'too-large' || err.code === 'timeout';
+        send(res, status, { status, status_text: err.message }, 'json', echo, close);
+        if (close) req.resume();
         return;
       }
       logger.error('http request failed', { err });

@@ -29,6 +29,10 @@ t.test('HTTPS needs a CA for client certificates unless allowInsecure (HTTPS tra
   t.same(problemsOf({ ...https, OPENC2_ALLOW_INSECURE: '1' }), []);
 });
 
+t.test('an allow-list of subjects needs client certificates', async (t) => {
+  t.match(problemsOf({ ...https, OPENC2_ALLOW_INSECURE: '1', OPENC2_HTTP_ALLOWED_SUBJECTS: 'producer-1' }), [/http\.allowedSubjects: subjects come from client certificates; set http\.tlsCa/]);
+});
+
 t.test('alerts over https need the agent client certificate: its own, or the MQTT one', async (t) => {
   const base = { ...https, OPENC2_HTTP_TLS_CA: '/ca.crt', OPENC2_ALERTS_URL: 'https://orchestrator:6768/' };
   t.match(problemsOf(base), [/alerts\.tlsCert: the orchestrator must authenticate the agent/]);
