@@ -164,6 +164,9 @@ export class MqttLink {
 
   #onConnect(connack: IConnackPacket): void {
     if (this.#state === LinkState.Closing || this.#state === LinkState.Closed) return;
+    // Commands and responses are small packets each answered at once: Nagle's algorithm,
+    // meeting the peer's delayed ACK, would hold each one for tens of milliseconds.
+    (this.client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.#options.online(connack, this.client).then(
       () => {
         if (this.#state !== LinkState.Connecting) return;

@@ -81,6 +81,8 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Broke
     // Running as root, mosquitto would switch to the `mosquitto` user and lose access to dir.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     'max_queued_messages 200000',
+    // As a production broker for OpenC2 should be set: small packets, sent at once.
+    'set_tcp_nodelay true',
     ...(options.extra ?? []),
     `listener ${port} 127.0.0.1`,
   ];

@@ -60,6 +60,7 @@ export class Producer {
     const root = options.root ?? 'oc2';
     const session = options.session ? { clientId: `producer-${id}`, clean: false, properties: { sessionExpiryInterval: 300 } } : { clientId: `producer-${id}-${randomUUID().slice(0, 8)}`, clean: true };
     const client = await mqtt.connectAsync(url, { protocolVersion: 5, ...session, reconnectPeriod: 200, ...options.tls });
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     await client.subscribeAsync({ [`${root}/rsp`]: { qos: 1 }, [`${root}/rsp/${id}`]: { qos: 1 } });
     return new Producer(client, id, root);
   }

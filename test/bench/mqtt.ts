@@ -1,0 +1,94 @@
+// MQTT transport through a local mosquitto, in-process agents with the real consumer on a
+// SimDataplane (so the numbers are transport + codec + consumer, not the kernel):
+// - sustained: 10,000 deny commands published back to back (QoS 1), commands/s until all answered;
+//   they also load the 10,000 rules the latency runs start from.
+// - latency: one command at a time, publish -> response, JSON vs CBOR; the consumer answers
+//   after the rule is in the dataplane, so this bounds command -> rule (targets: p99 <= 5 ms, >= 5,000/s).
+// Both run with `persistent: false` rules (PF args) and again with persistent ones, whose
+// journal the consumer fdatasyncs before answering: that sync, not MQTT, is then the floor.
+// - fleet: 200 agents, each its own sessions, one `oc2/cmd/all` query, time until all answered.
+import { LinkState } from '../../agent/transports/mqtt-link.js';
+import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
+import { Producer } from '../helpers/mqtt-producer.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+
+const RULES = 10_000;
+const SAMPLES = 1_000;
+const FLEET = 200;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** A distinct /32 per index inside 198.51.100.0/24 and 203.0.113.0/24 cycles, ports to keep rules distinct. */
+function deny(i: number, persistent: boolean): unknown {
+  const net = i % 2 ? '198.51.100' : '203.0.113';
+  return { action: 'deny', target: { ipv4_connection: { protocol: 'tcp', src_addr: `${net}.${(i >> 1) % 256}/32`, dst_port: 1 + (i >> 9) } }, args: { pf: { persistent } } };
+}
+
+const broker = await startMosquitto({ extra: ['max_inflight_messages 1000', 'max_connections -1'] });
+const agents: MqttAgent[] = [];
+const producers: Producer[] = [];
+try {
+  const agent = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'bench', 'mqtt.presence': false }, logLevel: 'error' });
+  agents.push(agent);
+  await waitForState(agent.transport, LinkState.Online);
+  const producer = await Producer.connect(broker.url, 'bench-orch');
+  producers.push(producer);
+  const topic = 'oc2/cmd/device/bench';
+
+  let next = 0;
+  async function sustained(count: number, persistent: boolean): Promise<void> {
+    const before = producer.received.length;
+    const started = performance.now();
+    const sent: Promise<string>[] = [];
+    for (let i = 0; i < count; i++) sent.push(producer.send(topic, deny(next++, persistent)));
+    await Promise.all(sent);
+    await producer.until((r) => r.length >= before + count, 300_000);
+    const rate = count / ((performance.now() - started) / 1000);
+    const failed = producer.received.slice(before).filter((r) => (r.message.body.openc2.response as { status: number }).status !== 200).length;
+    console.log(`mqtt sustained, ${persistent ? 'persistent' : 'non-persistent'} rules: ${Math.round(rate)} commands/s (${count} deny commands pipelined, QoS 1, JSON; ${failed} not 200; target >= 5000)`);
+  }
+  async function latency(encoding: 'json' | 'cbor', persistent: boolean): Promise<void> {
+    const samples: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const started = performance.now();
+      await producer.response(await producer.send(topic, deny(next++, persistent), { encoding }), 10_000);
+      samples.push(performance.now() - started);
+    }
+    samples.sort((a, b) => a - b);
+    const rules = agent.dataplane.rules.length;
+    console.log(`mqtt latency ${encoding}, ${persistent ? 'persistent' : 'non-persistent'} rules: p50 ${percentile(samples, 50).toFixed(2)} ms, p99 ${percentile(samples, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, ${rules} rules loaded; target p99 <= 5 ms)`);
+  }
+
+  // The first run also loads the rule set the latency runs start from.
+  await sustained(RULES, false);
+  await latency('json', false);
+  await latency('cbor', false);
+  await sustained(SAMPLES, true);
+  await latency('json', true);
+  await latency('cbor', true);
+  await producer.close();
+  await agent.close();
+  producers.length = 0;
+  agents.length = 0;
+
+  // Fleet: many agents, one broadcast.
+  let started = performance.now();
+  for (let i = 0; i < FLEET; i += 20) {
+    const batch = await Promise.all(Array.from({ length: Math.min(20, FLEET - i) }, (_, j) => startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: `fleet-${i + j}` }, logLevel: 'error' })));
+    agents.push(...batch);
+  }
+  await Promise.all(agents.map((a) => waitForState(a.transport, LinkState.Online, 60_000)));
+  const connectMs = performance.now() - started;
+  const fleetProducer = await Producer.connect(broker.url, 'fleet-orch');
+  producers.push(fleetProducer);
+  started = performance.now();
+  const id = await fleetProducer.send('oc2/cmd/all', { action: 'query', target: { features: ['versions'] } });
+  await fleetProducer.until(() => fleetProducer.responsesTo(id).length >= FLEET, 60_000);
+  console.log(`mqtt fleet: ${FLEET} agents (each with its own OpenC2 and presence sessions), one oc2/cmd/all query answered by all in ${(performance.now() - started).toFixed(0)} ms; fleet connected in ${connectMs.toFixed(0)} ms`);
+} finally {
+  await Promise.allSettled(producers.map((p) => p.close()));
+  await Promise.allSettled(agents.map((a) => a.close()));
+  await broker.remove();
+}
