@@ -96,6 +96,8 @@ class DiskQueue {
   private nextSeq = 1;
   /** Lines in the file, pending or not: past twice the limit, the file is rewritten. */
   private lines = 0;
+  /** Dropped for lack of room since the queue was last empty. */
+  private dropped = 0;
   private readonly file: string;
   private readonly sentFile: string;
 
@@ -134,6 +136,10 @@ class DiskQueue {
   done(seq: number): void {
     while (this.entries.length > 0 && this.entries[0]!.seq <= seq) this.entries.shift();
     this.markSent(seq);
+    if (this.entries.length === 0 && this.dropped > 0) {
+      this.logger.warn('alert queue drained; alerts were dropped while it was full', { sink: this.name, dropped: this.dropped });
+      this.dropped = 0;
+    }
     if (this.entries.length === 0 || this.lines > 2 * this.limit) this.rewrite();
   }
 
@@ -163,7 +169,9 @@ class DiskQueue {
     if (over <= 0) return;
     const dropped = this.entries.splice(0, over);
     this.markSent(dropped.at(-1)!.seq);
-    this.logger.warn('alert queue full: dropped the oldest', { sink: this.name, dropped: over, limit: this.limit });
+    // One warning when dropping starts; the total comes when the queue has drained.
+    if (this.dropped === 0) this.logger.warn('alert queue full: dropping the oldest', { sink: this.name, limit: this.limit });
+    this.dropped += over;
   }
 
   private markSent(seq: number): void {
@@ -197,6 +205,13 @@ function readIfExists(file: string): string | undefined {
   }
 }
 
+/**
+ * How long shutdown waits for an alert already on its way: long enough for a healthy
+ * orchestrator, short against a hung one (procd kills after 5 s). An alert cut off stays
+ * queued and goes again at the next start, with the same request_id.
+ */
+const CLOSE_GRACE_MS = 2_000;
+
 /** The state of one sink's delivery loop. */
 type DeliveryState = 'idle' | 'sending' | 'waiting' | 'closed';
 
@@ -221,11 +236,14 @@ class Delivery {
     if (this.state === 'idle' && this.queue.length > 0) this.running = this.run();
   }
 
+  /** Stops; an attempt in flight gets CLOSE_GRACE_MS to finish, then the sink's close cuts it off. */
   async close(): Promise<void> {
     this.state = 'closed';
     this.clock.cancel(this.timer);
     this.wake?.();
-    await this.running;
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise((resolve) => (grace = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(grace);
   }
 
   private async run(): Promise<void> {

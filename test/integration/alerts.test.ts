@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../agent/log/logger.js';
@@ -110,7 +110,8 @@ t.test('the queue is bounded: beyond maxQueued the oldest alerts are dropped, wi
   await retryUntil(clock, () => orchestrator.received.length >= 2, 'two alerts');
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.same(orchestrator.notifications.map((n: any) => n.i), [4, 5]);
-  t.match(lines.join('\n'), /alert queue full: dropped the oldest/);
+  t.match(lines.join('\n'), /alert queue full: dropping the oldest/);
+  t.match(lines.join('\n'), /alert queue drained; alerts were dropped while it was full .*dropped=3/);
 });
 
 t.test('an alert the orchestrator refuses with 400 is dropped and the next one still goes', async (t) => {
@@ -168,4 +169,17 @@ t.test('a delayed command response goes to the orchestrator as an OpenC2 respons
   t.equal(message.headers.request_id, 'long-1');
   t.same(message.headers.to, ['producer-1']);
   t.equal(message.headers.from, 'edge-1');
+});
+
+t.test('closing while the orchestrator hangs on an alert takes the grace time, not the request timeout; the alert stays queued', async (t) => {
+  const { orchestrator, dir, open } = await setup(t, { sink: { timeoutMs: 30_000 } });
+  orchestrator.answer = () => {};
+  const alerts = open();
+  alerts.notify({ event: 'n', i: 1 });
+  await until(() => orchestrator.received.length === 1, 'the attempt');
+  const started = Date.now();
+  await alerts.close();
+  const took = Date.now() - started;
+  t.ok(took >= 1_500 && took < 5_000, `closed after ${took} ms`);
+  t.match(readFileSync(join(dir, 'https.jsonl'), 'utf8'), /"i":1/);
 });
