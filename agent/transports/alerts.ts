@@ -295,7 +295,13 @@ export function startAlerts(options: AlertsOptions): Alerts {
   const { logger, sinks } = options;
   const clock = options.clock ?? systemClock;
   const retry = options.retry ?? { initialMs: 1_000, maxMs: 300_000 };
-  if (sinks.length > 0) mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  if (sinks.length > 0) {
+    try {
+      mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new Error(`alerts: cannot create the queue folder ${options.dir} (${(err as NodeJS.ErrnoException).code}); set stateDir to a writable folder`);
+    }
+  }
   const deliveries = sinks.map((sink) => {
     const queue = new DiskQueue(options.dir, sink.name, options.maxQueued, logger);
     return { queue, delivery: new Delivery(queue, sink, clock, retry, options.random ?? Math.random, logger) };

@@ -160,7 +160,7 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     });
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const headerId = req.headers['x-request-id'];
     const xRequestId = typeof headerId === 'string' ? headerId : undefined;
     if (xRequestId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(xRequestId)) throw new HttpRefusal('request-id', 'X-Request-ID: expected 1-128 visible ASCII characters');
@@ -178,6 +178,8 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     if (allowed.size > 0 && !(subject && allowed.has(subject.toLowerCase()))) {
       throw new HttpRefusal('subject', `client certificate subject CN=${subject ?? '(none)'} is not on http.allowedSubjects`);
     }
+    // Expect: 100-continue (curl sends it for bodies over 1 KiB): every refusal above went out before the body was sent.
+    if (expectsContinue && !(Number(req.headers['content-length']) > options.maxMessageBytes)) res.writeContinue();
     const bytes = await readBody(req, options.maxMessageBytes, options.requestTimeoutMs);
 
     let enveloped = path !== '/';
@@ -252,8 +254,8 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     return { status: 102, status_text: `still processing after ${options.responseDeadlineMs} ms; ${where}` };
   }
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    serve(req, res).catch((err: unknown) => {
+  const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
+    serve(req, res, expectsContinue).catch((err: unknown) => {
       if (res.headersSent) return;
       if (err instanceof HttpRefusal) {
         const status = REFUSAL_STATUS[err.code];
@@ -301,6 +303,7 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     server = createPlainServer(handle);
     logger.warn('plain HTTP: commands are neither encrypted nor authenticated; use only on a trusted network', { host: options.host, port: options.port });
   }
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.headersTimeout = options.requestTimeoutMs;
   // Node's own check (no body in its 408) only backs up readBody's timer.

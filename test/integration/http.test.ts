@@ -233,6 +233,29 @@ t.test('bodies over the size limit are refused with 413, declared or chunked, an
   t.equal(calls.length, 0);
 });
 
+t.test('Expect: 100-continue gets 100 for a good request and the refusal, without the body, for a bad one', async (t) => {
+  const { handler } = scriptedHandler(ok);
+  const { port } = await start(t, { handler });
+  const ask = (path: string, length: number) =>
+    new Promise<{ continued: boolean; status: number }>((resolve, reject) => {
+      let continued = false;
+      const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': JSON_TYPE, 'content-length': length, expect: '100-continue' } });
+      req.on('continue', () => {
+        continued = true;
+        req.end(query);
+      });
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve({ continued, status: res.statusCode! }));
+        if (!continued) req.destroy();
+      });
+      req.on('error', reject);
+    });
+  t.same(await ask('/', Buffer.byteLength(query)), { continued: true, status: 200 });
+  t.same(await ask('/', 4096), { continued: false, status: 413 });
+  t.same(await ask('/nowhere', Buffer.byteLength(query)), { continued: false, status: 404 });
+});
+
 t.test('chunked bodies within the limit are accepted (RFC 6546 section 3)', async (t) => {
   const { handler } = scriptedHandler(ok);
   const { port } = await start(t, { handler });

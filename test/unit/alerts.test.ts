@@ -161,3 +161,13 @@ t.test('after close no more attempts are made; what is queued stays on disk', as
   t.equal(sink.attempts.length, 1);
   t.equal(readFileSync(join(dir, 'test.jsonl'), 'utf8').trim().split('\n').length, 2);
 });
+
+t.test('a queue folder that cannot be made stops the start with a message naming it', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'openc2-alerts-unit-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  appendFileSync(join(root, 'file'), '');
+  const dir = join(root, 'file', 'alerts');
+  t.throws(() => startAlerts({ dir, deviceId: 'edge-1', maxQueued: 10, sinks: [new ScriptedSink(new ManualClock(0))], logger: createLogger({ level: 'error', format: 'text', write: () => {} }) }), {
+    message: `alerts: cannot create the queue folder ${dir} (ENOTDIR); set stateDir to a writable folder`,
+  });
+});
