@@ -212,3 +212,19 @@ t.test('TLS: server verified against the CA; client certificates for mutual TLS;
   t.not(noCert.transport.state, LinkState.Online);
   t.match(wrongCa.log.join('\n'), /certificate/i);
 });
+
+t.test('alert sink: delivers notifications and delayed responses once PUBACKed, refuses while offline', async (t) => {
+  const a = await agent(t, { deviceId: 'alerting' });
+  const p = await producer(t, 'orch-alerts');
+  await a.transport.alertSink.deliver({ kind: 'notification', headers: { request_id: 'alert-1' }, content: { event: 'rule_matched' } });
+  await a.transport.alertSink.deliver({ kind: 'response', headers: { request_id: 'late-1', to: ['orch-alerts'] }, content: { status: 200 } });
+  const alert = await p.response('alert-1');
+  t.equal(alert.topic, 'oc2/rsp');
+  t.same(alert.properties.userProperties, { msgType: 'ntf', encoding: 'json' });
+  t.match(alert.message, { headers: { from: 'alerting' }, body: { openc2: { notification: { event: 'rule_matched' } } } });
+  const late = await p.response('late-1');
+  t.equal(late.topic, 'oc2/rsp/orch-alerts');
+  t.same(late.properties.userProperties, { msgType: 'rsp', encoding: 'json' });
+  await a.close();
+  await t.rejects(a.transport.alertSink.deliver({ kind: 'notification', headers: { request_id: 'alert-2' }, content: {} }), /not online/);
+});
