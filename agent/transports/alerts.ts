@@ -48,6 +48,7 @@ export class UndeliverableError extends Error {
   readonly code = 'ALERT_UNDELIVERABLE';
 }
 
+/** The queues' place and bound, the sinks, and the retry timing. */
 export interface AlertsOptions {
   /** Folder of the queues, `<stateDir>/alerts`; created when a sink exists. */
   readonly dir: string;
@@ -72,6 +73,7 @@ export interface DelayedResponses {
   respond(response: OpenC2Response, headers: MessageHeaders): void;
 }
 
+/** The running alert service: anything in the agent may call `notify`. */
 export interface Alerts extends DelayedResponses {
   /** Queues an alert for every sink. Returns at once and never throws: alerting must not break the caller. */
   notify(notification: Notification): void;
@@ -334,6 +336,7 @@ export function startAlerts(options: AlertsOptions): Alerts {
   };
 }
 
+/** Where and how to reach the orchestrator's alert listener. */
 export interface HttpsSinkOptions {
   /** The orchestrator's alert listener, `https://orchestrator:6768/` (communication-protocols text). */
   readonly url: string;

@@ -19,6 +19,7 @@ import { commonName, TLS_POLICY } from './tls-policy.js';
  * HTTPS with mutual TLS unless configured otherwise (HTTPS transfer 3.2.3-3.2.4).
  */
 
+/** HTTPS settings; absent means plain HTTP. */
 export interface HttpTlsOptions {
   /** Server certificate and key, PEM files. */
   readonly certFile: string;
@@ -29,6 +30,7 @@ export interface HttpTlsOptions {
   readonly allowedSubjects: readonly string[];
 }
 
+/** What the listener needs; main.ts maps the config onto it. */
 export interface HttpTransportOptions {
   readonly host: string;
   readonly port: number;
@@ -47,6 +49,7 @@ export interface HttpTransportOptions {
   readonly logger: Logger;
 }
 
+/** A bound listener. */
 export interface HttpTransport {
   readonly address: AddressInfo;
   close(): Promise<void>;
@@ -148,6 +151,7 @@ function send(res: ServerResponse, status: number, body: unknown, encoding: Enco
   res.end(bytes);
 }
 
+/** Binds the listener; resolves once it accepts connections. */
 export async function startHttpTransport(options: HttpTransportOptions): Promise<HttpTransport> {
   const { handler, logger, tls, later } = options;
   const allowed = new Set(tls?.allowedSubjects.map((s) => s.toLowerCase()));
