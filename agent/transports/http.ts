@@ -247,7 +247,8 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     if (done && !clientGone) return done.response;
     // The final response goes to the orchestrator, also when the client hung up before it came.
     void pending.then((response) => {
-      if (response === undefined) return;
+      // Nothing asked for (none), or an ack whose 102 the 202 already carried.
+      if (response === undefined || response.status === 102) return;
       if (later.destinations.length > 0) later.respond(response, { request_id: context.requestId!, ...(context.producer ? { to: [context.producer] } : {}) });
       else logger.warn('response not delivered: no alert destination is configured', { request_id: context.requestId, status: response.status });
     });

@@ -309,6 +309,17 @@ t.test('a command past the response deadline gets 202 + 102 now, and its respons
   t.same(delivered[0], { response: { status: 200, status_text: '100000 rules applied' }, headers: { request_id: 'long-1', to: ['oc2producer'] } });
 });
 
+t.test('an ack that misses the deadline is not delivered again later: the 202 already said 102', async (t) => {
+  const { handler } = scriptedHandler(() => new Promise<OpenC2Response>((resolve) => setTimeout(() => resolve({ status: 102 }), 150)));
+  const { later, delivered } = recordingLater();
+  const { port } = await start(t, { handler, later, responseDeadlineMs: 50 });
+  const reply = await post(port, '/', JSON.stringify({ action: 'deny', target: {}, args: { response_requested: 'ack' } }));
+  t.equal(reply.status, 202);
+  t.equal(reply.json().status, 102);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.equal(delivered.length, 0);
+});
+
 t.test('past the deadline with no alert destination, the 202 says the response will not come', async (t) => {
   const { handler } = scriptedHandler(() => new Promise<OpenC2Response>((resolve) => setTimeout(() => resolve({ status: 200 }), 300)));
   const { later, delivered } = recordingLater([]);
