@@ -74,7 +74,8 @@ const LEDGER_CAPACITY = 20_000;
 
 function connectionOptions(config: AgentConfig, clientId: string): IClientOptions {
   const { mqtt } = config;
-  const tls = new URL(mqtt.url!).protocol === 'mqtts:' || new URL(mqtt.url!).protocol === 'wss:';
+  const protocol = new URL(mqtt.url!).protocol;
+  const tls = protocol === 'mqtts:' || protocol === 'wss:';
   return {
     protocolVersion: 5,
     clientId,
