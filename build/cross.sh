@@ -18,7 +18,10 @@
 #
 # Env: CARGO_TARGET_DIR (default native/target-cross, kept apart from native/target so
 # we never wait on another build's lock), OUT_DIR (default dist), NICE (default 10),
-# RUST_ROOT (default /usr: the prefix of Debian's rustc-web).
+# RUST_ROOT (default /usr: the prefix of Debian's rustc-web), GLIBC (default 2.28: the
+# oldest glibc the glibc builds may need, as Node.js 20 itself; zig links against
+# that version's symbols, so Rust std's weak gettid@GLIBC_2.30 does not become a hard
+# version requirement).
 set -eu
 
 root=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
@@ -63,6 +66,7 @@ RUST_ROOT=${RUST_ROOT:-/usr}
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/native/target-cross}
 OUT_DIR=${OUT_DIR:-$root/dist}
 NICE=${NICE:-10}
+GLIBC=${GLIBC:-2.28}
 MAX_BYTES=$((2 * 1024 * 1024))
 export CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1
 
@@ -91,12 +95,14 @@ for want in $targets; do
     echo "cross: $platform up to date ($out)"
     continue
   fi
-  echo "cross: building $triple -> $out"
+  # cargo-zigbuild reads the glibc version from a suffix on the triple.
+  case "$triple" in *-gnu*) zig_triple=$triple.$GLIBC ;; *) zig_triple=$triple ;; esac
+  echo "cross: building $zig_triple -> $out"
   start=$(date +%s)
   # -x: cargo-zigbuild; for musl, napi adds -C target-feature=-crt-static (a cdylib
   # must link libc dynamically). Arguments after -- go to cargo.
   nice -n "$NICE" npx napi build --manifest-path native/Cargo.toml --package-json-path package.json \
-    --platform --release --no-js --output-dir "$stage" --target "$triple" -x \
+    --platform --release --no-js --output-dir "$stage" --target "$zig_triple" -x \
     -- -Zbuild-std=std,panic_abort
   mv "$stage/openc2-dataplane.$platform.node" "$out"
   size=$(wc -c < "$out")
