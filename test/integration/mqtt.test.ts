@@ -2,7 +2,9 @@ import nacl from 'tweetnacl';
 import t, { type Test } from 'tap';
 import mqtt from 'mqtt';
 import { encodeMessage } from '../../agent/codec/codec.js';
-import { LinkState } from '../../agent/transports/mqtt-link.js';
+import { createLogger } from '../../agent/log/logger.js';
+import { LinkState, MqttLink } from '../../agent/transports/mqtt-link.js';
+import { ManualClock } from '../fixtures/consumer-harness.js';
 import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { createPki } from '../helpers/certs.js';
 import { startMqttAgent, waitForState, type MqttAgent, type MqttAgentOptions } from '../helpers/mqtt-agent.js';
@@ -227,4 +229,31 @@ t.test('alert sink: delivers notifications and delayed responses once PUBACKed, 
   t.same(late.properties.userProperties, { msgType: 'rsp', encoding: 'json' });
   await a.close();
   await t.rejects(a.transport.alertSink.deliver({ kind: 'notification', headers: { request_id: 'alert-2' }, content: {} }), /not online/);
+});
+
+t.test('keepalive: PINGREQ at 95% of an idle keepalive interval (MQTT transfer spec 3.4), timed by the injected clock', async (t) => {
+  const clock = new ManualClock(0);
+  const link = new MqttLink({
+    name: 'keepalive',
+    url: broker.url,
+    client: { protocolVersion: 5, clientId: 'keepalive-test', keepalive: 100 },
+    clock,
+    backoff: { initialMs: 1000, maxMs: 1000 },
+    random: () => 0,
+    logger: createLogger({ level: 'error', format: 'json', write: () => {} }),
+    online: async () => {},
+  });
+  t.teardown(() => link.close(100));
+  const pings: number[] = [];
+  link.client.on('packetsend', (packet) => {
+    if (packet.cmd === 'pingreq') pings.push(clock.now());
+  });
+  const online = new Promise<void>((resolve) => link.onState((s) => s === LinkState.Online && resolve()));
+  link.start();
+  await online;
+  const start = clock.now();
+  await clock.advance(94_990);
+  t.same(pings, [], 'no ping before 95% of 100 s');
+  await clock.advance(10);
+  t.same(pings, [start + 95_000]);
 });
