@@ -20,10 +20,37 @@ export interface RightsCheck {
   readonly reason?: string;
 }
 
-/** The functions the `.node` exports (native/src/lib.rs). Extended by kernel.ts's needs. */
+/** How attach() hooked an interface (native/src/lib.rs AttachResult). */
+export interface NativeAttachResult {
+  /** `driver`, `generic` or `pinned` (kept from an earlier run). */
+  readonly xdpMode: string;
+  /** `tcx`, `clsact` or `pinned`. */
+  readonly egress: string;
+}
+
+/** One opened dataplane instance (native/src/lib.rs NativeDataplane). */
+export interface NativeDataplane {
+  attach(iface: string): Promise<NativeAttachResult>;
+  detach(iface: string): Promise<void>;
+  attached(): string[];
+  /** Builds the inactive generation from records and switches to it. */
+  replace(records: Buffer): Promise<number>;
+  /** Applies records in place to the active generation. */
+  update(records: Buffer): void;
+  activeGeneration(): number;
+  counters(slot: number): { packets: bigint; bytes: bigint };
+  resetCounters(slots: Uint32Array): void;
+  setManagement(prefixes: Buffer, ports: number[]): void;
+  /** BPF_PROG_TEST_RUN of hook 0 (XDP ingress) or 1 (TC egress). */
+  testRun(hook: number, frame: Buffer, repeat: number): { retval: number; durationNs: number };
+}
+
+/** The functions the `.node` exports (native/src/lib.rs). */
 export interface NativeModule {
   version(): string;
   probe(): RightsCheck;
+  openDataplane(pinDir: string): Promise<NativeDataplane>;
+  detachAll(pinDir: string): Promise<void>;
 }
 
 /** Thrown when no usable `.node` is found; names every path tried and this platform. */

@@ -55,3 +55,43 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
     }
     text
 }
+
+/// A kernel-side failure as a JS Error whose message is a JSON object
+/// `{code, message, errno?, errnoName?, interface?, map?, verifierLog?}`;
+/// agent/dataplane/kernel.ts turns it into a typed `KernelError`.
+pub fn to_js(e: &crate::kernel::KernelError) -> napi::Error {
+    let mut json = format!("{{\"code\":{},\"message\":{}", quote(e.code()), quote(&chain(e)));
+    if let Some(errno) = find_errno(e) {
+        json.push_str(&format!(",\"errno\":{errno},\"errnoName\":{}", quote(errno_name(errno))));
+    }
+    if let Some(i) = e.interface() {
+        json.push_str(&format!(",\"interface\":{}", quote(i)));
+    }
+    if let Some(m) = e.map() {
+        json.push_str(&format!(",\"map\":{}", quote(m)));
+    }
+    if let Some(log) = e.verifier_log() {
+        json.push_str(&format!(",\"verifierLog\":{}", quote(&log)));
+    }
+    json.push('}');
+    napi::Error::new(napi::Status::GenericFailure, json)
+}
+
+/// JSON string literal (RFC 8259 section 7).
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one ABI between the BPF programs (xdp_ingress.c, tc_egress.c) and their
+ * loader (native/src/abi.rs mirrors every struct and checks sizes at compile
+ * time). Keys, values, flag bits and map names live here only.
+ *
+ * Matching (DESIGN.md section 4): every rule has a rank (lower wins, sparse);
+ * the verdict is the matching rule of lowest rank, or pass when none.
+ *  - address-only rules: LPM tries per family and side, each entry pre-resolved
+ *    by user space to the best rank among all rules whose prefix contains it,
+ *    separately for each hook;
+ *  - everything else: tuple-space search, one masked hash key space per shape.
+ * Two generations of the rule maps exist; pf_gen says which one packets use.
+ * Byte order: addresses and ports in keys are network order, everything else host order.
+ */
+#ifndef PF_ABI_H
+#define PF_ABI_H
+
+#include <linux/types.h>
+
+#define PF_HOOK_INGRESS 0
+#define PF_HOOK_EGRESS 1
+#define PF_FAM_V4 0
+#define PF_FAM_V6 1
+
+/* Shapes per (generation, hook, family): bounds the tuple-space walk. */
+#define PF_MAX_SHAPES 32
+/* Rule maps are sized for this many entries; counters for this many slots. */
+#define PF_MAX_ENTRIES 262144
+#define PF_MAX_SLOTS 131072
+#define PF_MAX_MGMT 1024
+
+/* Counter slots with a fixed meaning; rules use slots from PF_SLOT_FIRST_RULE. */
+#define PF_SLOT_MGMT 0     /* passed by anti-lockout */
+#define PF_SLOT_DEFAULT 1  /* matched no rule: default pass */
+#define PF_SLOT_FIRST_RULE 2
+
+#define PF_RANK_NONE 0xffffffffu
+
+#define PF_ACT_ALLOW 0
+#define PF_ACT_DENY 1
+
+/* pf_verdict.flags: reserved for the next dataplane issue (reject, false_ack,
+ * logged, stateful); the programs only test PF_ACT_* today. */
+#define PF_F_LOGGED (1u << 0)
+#define PF_F_STATEFUL (1u << 1)
+#define PF_DROP_NONE 0
+#define PF_DROP_REJECT 1
+#define PF_DROP_FALSE_ACK 2
+
+/* The winning rule of a lookup. 12 bytes. */
+struct pf_verdict {
+	__u32 rank;   /* PF_RANK_NONE: no rule */
+	__u32 slot;   /* counter slot of the rule */
+	__u8 action;  /* PF_ACT_* */
+	__u8 drop;    /* PF_DROP_* */
+	__u8 flags;   /* PF_F_* */
+	__u8 pad;
+};
+
+/* LPM trie key: pf_s4_<g>/pf_d4_<g> use 4 address bytes, pf_s6_<g>/pf_d6_<g> 16. */
+struct pf_lpm4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+struct pf_lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* LPM value: best rule per hook among every rule whose prefix contains the entry. */
+struct pf_lpm_val {
+	struct pf_verdict hook[2];
+};
+
+/* Tuple-space keys: the packet's fields ANDed with the shape's masks, plus hook
+ * and shape index (two shapes may mask different packets to the same bytes).
+ * Addresses are network-order bytes held in __u32 words so masking is word-wise. */
+struct pf_tup4_key {
+	__u8 hook;
+	__u8 shape;
+	__u8 proto;
+	__u8 pad;
+	__be16 sport;
+	__be16 dport;
+	__u32 src[1];
+	__u32 dst[1];
+};
+struct pf_tup6_key {
+	__u8 hook;
+	__u8 shape;
+	__u8 proto;
+	__u8 pad;
+	__be16 sport;
+	__be16 dport;
+	__u32 src[4];
+	__u32 dst[4];
+};
+
+/* One shape: the masks a rule's key was built with. User space precomputes the
+ * masks so the program builds keys without branches (a per-byte branch made the
+ * verifier's state count explode on the 32-shape loop). Port ranges are split
+ * into prefixes, so a port mask is a run of leading ones. */
+struct pf_shape {
+	__u32 best;        /* lowest rank of any key of this shape; lower than real only prunes less */
+	__u8 proto_mask;   /* 0xff when the rule tests the protocol */
+	__u8 needs_ports;  /* 1 when a port mask is non-zero: portless packets cannot match */
+	__be16 sport_mask;
+	__be16 dport_mask;
+	__u8 pad[2];
+	__u32 src_mask[4]; /* network-order bytes; IPv4 uses word 0 */
+	__u32 dst_mask[4];
+};
+
+/* pf_shapes index: ((gen * 2 + hook) * 2 + fam) * PF_MAX_SHAPES + i.
+ * pf_nshape index: (gen * 2 + hook) * 2 + fam, value: shapes in use. */
+#define PF_SHAPE_SET(gen, hook, fam) ((((gen) * 2 + (hook)) * 2) + (fam))
+
+/* Per-CPU counters, one per slot. */
+struct pf_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif

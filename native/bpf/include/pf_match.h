@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Maps and the matcher shared by xdp_ingress.c and tc_egress.c. Each object
+ * declares the maps; LIBBPF_PIN_BY_NAME makes the loader create them once under
+ * /sys/fs/bpf/openc2/<instance>/ and both programs (and a restarted agent) open
+ * the same pins. Layouts: pf_abi.h.
+ */
+#ifndef PF_MATCH_H
+#define PF_MATCH_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "pf_abi.h"
+
+/* Active generation (0 or 1) of the rule maps. Key 0. Written by the loader
+ * after the other generation is complete: the one update that switches rule sets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_gen SEC(".maps");
+
+/* Address-only rules, per family, side and generation. LPM tries need
+ * BPF_F_NO_PREALLOC (kernel lpm_trie.c refuses preallocation). */
+#define PF_LPM(name, keytype)                                   \
+	struct {                                                \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);            \
+		__uint(max_entries, PF_MAX_ENTRIES);            \
+		__uint(map_flags, BPF_F_NO_PREALLOC);           \
+		__type(key, keytype);                           \
+		__type(value, struct pf_lpm_val);               \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);            \
+	} name SEC(".maps")
+PF_LPM(pf_s4_0, struct pf_lpm4_key);
+PF_LPM(pf_s4_1, struct pf_lpm4_key);
+PF_LPM(pf_d4_0, struct pf_lpm4_key);
+PF_LPM(pf_d4_1, struct pf_lpm4_key);
+PF_LPM(pf_s6_0, struct pf_lpm6_key);
+PF_LPM(pf_s6_1, struct pf_lpm6_key);
+PF_LPM(pf_d6_0, struct pf_lpm6_key);
+PF_LPM(pf_d6_1, struct pf_lpm6_key);
+
+/* Tuple-space keys per family and generation; value: best rule for that key. */
+#define PF_TUP(name, keytype)                                   \
+	struct {                                                \
+		__uint(type, BPF_MAP_TYPE_HASH);                \
+		__uint(max_entries, PF_MAX_ENTRIES);            \
+		__uint(map_flags, BPF_F_NO_PREALLOC);           \
+		__type(key, keytype);                           \
+		__type(value, struct pf_verdict);               \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);            \
+	} name SEC(".maps")
+PF_TUP(pf_t4_0, struct pf_tup4_key);
+PF_TUP(pf_t4_1, struct pf_tup4_key);
+PF_TUP(pf_t6_0, struct pf_tup6_key);
+PF_TUP(pf_t6_1, struct pf_tup6_key);
+
+/* Shapes of each (generation, hook, family), ordered by best rank at build time;
+ * index and count: PF_SHAPE_SET in pf_abi.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8 * PF_MAX_SHAPES);
+	__type(key, __u32);
+	__type(value, struct pf_shape);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_shapes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_nshape SEC(".maps");
+
+/* Per-rule counters by slot (PF_SLOT_* in pf_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PF_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pf_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_cnt SEC(".maps");
+
+/* Anti-lockout: management prefixes (value unused) and local TCP ports (key
+ * network order), allowed above every rule in both directions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PF_MAX_MGMT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_lpm4_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_m4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PF_MAX_MGMT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_lpm6_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_m6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PF_MAX_MGMT);
+	__type(key, __be16);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_mport SEC(".maps");
+
+/* What the matcher reads from a packet. */
+struct pf_pkt {
+	__u8 fam;
+	__u8 proto;
+	__u8 has_ports; /* 0 for portless protocols, truncated headers, non-first fragments */
+	__u8 pad;
+	__be16 sport;
+	__be16 dport;
+	__u32 src[4]; /* network-order bytes; IPv4 uses word 0 */
+	__u32 dst[4];
+};
+
+#define PF_IPPROTO_SCTP 132
+#define PF_IPPROTO_UDPLITE 136
+
+/* Protocols whose first 4 L4 bytes are source and destination port. */
+static __always_inline int pf_proto_has_ports(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == PF_IPPROTO_SCTP ||
+	       proto == PF_IPPROTO_UDPLITE;
+}
+
+static __always_inline void pf_read_ports(struct pf_pkt *p, void *l4, void *end)
+{
+	__be16 *ports = l4;
+
+	if (!pf_proto_has_ports(p->proto) || (void *)(ports + 2) > end)
+		return;
+	p->sport = ports[0];
+	p->dport = ports[1];
+	p->has_ports = 1;
+}
+
+/* Parses Ethernet, up to two VLAN tags (802.1Q/802.1ad), IPv4 or IPv6 with its
+ * extension headers. Returns 0 for IP packets, -1 for anything else (passed). */
+static __always_inline int pf_parse(void *data, void *end, struct pf_pkt *p)
+{
+	struct ethhdr *eth = data;
+	void *cur = eth + 1;
+	__be16 type;
+
+	if (cur > end)
+		return -1;
+	type = eth->h_proto;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD))
+			break;
+		/* struct vlan_hdr is kernel-internal: TCI then encapsulated type. */
+		__be16 *vlan = cur;
+		if ((void *)(vlan + 2) > end)
+			return -1;
+		type = vlan[1];
+		cur = vlan + 2;
+	}
+
+	if (type == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = cur;
+		if ((void *)(ip + 1) > end || ip->ihl < 5)
+			return -1;
+		p->fam = PF_FAM_V4;
+		p->proto = ip->protocol;
+		__builtin_memcpy(p->src, &ip->saddr, 4);
+		__builtin_memcpy(p->dst, &ip->daddr, 4);
+		/* Non-first fragments carry no L4 header: match on addresses and protocol only. */
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return 0;
+		pf_read_ports(p, cur + ip->ihl * 4, end);
+		return 0;
+	}
+	if (type == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = cur;
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		p->fam = PF_FAM_V6;
+		__builtin_memcpy(p->src, &ip6->saddr, 16);
+		__builtin_memcpy(p->dst, &ip6->daddr, 16);
+		__u8 next = ip6->nexthdr;
+		cur = ip6 + 1;
+		/* RFC 8200 section 4: walk a bounded number of extension headers to the upper layer. */
+#pragma unroll
+		for (int i = 0; i < 6; i++) {
+			__u8 *ext = cur;
+			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+			    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+				break;
+			if ((void *)(ext + 8) > end)
+				return -1;
+			if (next == IPPROTO_FRAGMENT) {
+				__be16 off = *(__be16 *)(ext + 2);
+				next = ext[0];
+				cur = ext + 8;
+				if (off & bpf_htons(0xfff8)) {
+					p->proto = next;
+					return 0;
+				}
+				continue;
+			}
+			__u32 len = next == IPPROTO_AH ? ((__u32)ext[1] + 2) * 4 : ((__u32)ext[1] + 1) * 8;
+			next = ext[0];
+			cur = ext + len;
+		}
+		p->proto = next;
+		pf_read_ports(p, cur, end);
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline void pf_take(struct pf_verdict *best, const struct pf_verdict *v)
+{
+	if (v && v->rank < best->rank)
+		*best = *v;
+}
+
+static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook)
+{
+	if (p->fam == PF_FAM_V4) {
+		struct pf_lpm4_key k = {.prefixlen = 32};
+		__builtin_memcpy(k.addr, p->src, 4);
+		if (bpf_map_lookup_elem(&pf_m4, &k))
+			return 1;
+		__builtin_memcpy(k.addr, p->dst, 4);
+		if (bpf_map_lookup_elem(&pf_m4, &k))
+			return 1;
+	} else {
+		struct pf_lpm6_key k = {.prefixlen = 128};
+		__builtin_memcpy(k.addr, p->src, 16);
+		if (bpf_map_lookup_elem(&pf_m6, &k))
+			return 1;
+		__builtin_memcpy(k.addr, p->dst, 16);
+		if (bpf_map_lookup_elem(&pf_m6, &k))
+			return 1;
+	}
+	if (p->proto == IPPROTO_TCP && p->has_ports) {
+		/* The agent's listeners: local port is the destination coming in, the source going out. */
+		__be16 port = hook == PF_HOOK_INGRESS ? p->dport : p->sport;
+		if (bpf_map_lookup_elem(&pf_mport, &port))
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u32 hook,
+					  struct pf_verdict *best)
+{
+	struct pf_lpm_val *s, *d;
+
+	if (p->fam == PF_FAM_V4) {
+		struct pf_lpm4_key k = {.prefixlen = 32};
+		__builtin_memcpy(k.addr, p->src, 4);
+		s = bpf_map_lookup_elem(gen ? (void *)&pf_s4_1 : (void *)&pf_s4_0, &k);
+		__builtin_memcpy(k.addr, p->dst, 4);
+		d = bpf_map_lookup_elem(gen ? (void *)&pf_d4_1 : (void *)&pf_d4_0, &k);
+	} else {
+		struct pf_lpm6_key k = {.prefixlen = 128};
+		__builtin_memcpy(k.addr, p->src, 16);
+		s = bpf_map_lookup_elem(gen ? (void *)&pf_s6_1 : (void *)&pf_s6_0, &k);
+		__builtin_memcpy(k.addr, p->dst, 16);
+		d = bpf_map_lookup_elem(gen ? (void *)&pf_d6_1 : (void *)&pf_d6_0, &k);
+	}
+	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
+	if (hook == PF_HOOK_INGRESS) {
+		pf_take(best, s ? &s->hook[PF_HOOK_INGRESS] : 0);
+		pf_take(best, d ? &d->hook[PF_HOOK_INGRESS] : 0);
+	} else {
+		pf_take(best, s ? &s->hook[PF_HOOK_EGRESS] : 0);
+		pf_take(best, d ? &d->hook[PF_HOOK_EGRESS] : 0);
+	}
+}
+
+/* Scratch for the tuple search: the parsed packet in, the best verdict in and
+ * out. Per CPU and per hook (key = hook), so an egress run on a CPU never shares
+ * a slot with an ingress run there. */
+struct pf_scratch {
+	struct pf_pkt pkt;
+	struct pf_verdict best;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct pf_scratch);
+} pf_scratch SEC(".maps");
+
+/* Tuple-space search: one masked lookup per shape, skipping shapes whose best
+ * rank cannot beat what is already found (shapes are sorted by best rank when a
+ * generation is built, so later shapes are usually skipped). `continue`, not
+ * `break`: a shape appended in place may be out of order. */
+#define PF_TUPLE_LOOKUP(KEYTYPE, WORDS, MAP0, MAP1)                                          \
+	for (__u32 i = 0; i < PF_MAX_SHAPES && i < n; i++) {                                  \
+		__u32 idx = set * PF_MAX_SHAPES + i;                                          \
+		struct pf_shape *sh = bpf_map_lookup_elem(&pf_shapes, &idx);                  \
+		if (!sh || sh->best >= best->rank || (sh->needs_ports && !p->has_ports))       \
+			continue;                                                             \
+		KEYTYPE k = {                                                                 \
+			.hook = hook,                                                         \
+			.shape = i,                                                           \
+			.proto = p->proto & sh->proto_mask,                                   \
+			.sport = p->sport & sh->sport_mask,                                   \
+			.dport = p->dport & sh->dport_mask,                                   \
+		};                                                                            \
+		_Pragma("unroll") for (int w = 0; w < WORDS; w++) {                           \
+			k.src[w] = p->src[w] & sh->src_mask[w];                               \
+			k.dst[w] = p->dst[w] & sh->dst_mask[w];                               \
+		}                                                                             \
+		pf_take(best, bpf_map_lookup_elem(gen ? (void *)&MAP1 : (void *)&MAP0, &k));  \
+	}
+
+/* A global (non-static) function: the verifier checks it once on its own
+ * (kernel 5.6+, needs the BTF from -g) instead of once per parser path, which
+ * kept the shape loop from exploding the verifier's state count. */
+__attribute__((noinline)) int pf_tuples(__u32 hook, __u32 gen)
+{
+	__u32 slot = hook & 1;
+	struct pf_scratch *s = bpf_map_lookup_elem(&pf_scratch, &slot);
+	if (!s)
+		return 0;
+	struct pf_pkt *p = &s->pkt;
+	struct pf_verdict *best = &s->best;
+	__u32 set = PF_SHAPE_SET(gen & 1, hook & 1, p->fam & 1);
+	__u32 *np = bpf_map_lookup_elem(&pf_nshape, &set);
+	__u32 n = np ? *np : 0;
+
+	if (p->fam == PF_FAM_V4) {
+		PF_TUPLE_LOOKUP(struct pf_tup4_key, 1, pf_t4_0, pf_t4_1)
+	} else {
+		PF_TUPLE_LOOKUP(struct pf_tup6_key, 4, pf_t6_0, pf_t6_1)
+	}
+	return 0;
+}
+
+static __always_inline void pf_count(__u32 slot, __u64 len)
+{
+	struct pf_counter *c = bpf_map_lookup_elem(&pf_cnt, &slot);
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+/* The verdict for one frame at one hook: PF_ACT_ALLOW or PF_ACT_DENY. Every
+ * IP packet leaves through the one pf_count() below. */
+static __always_inline int pf_decide(void *data, void *end, __u32 hook, __u64 len)
+{
+	__u32 zero = 0;
+	struct pf_scratch *s = bpf_map_lookup_elem(&pf_scratch, &hook);
+
+	if (!s)
+		return PF_ACT_ALLOW;
+	struct pf_pkt *p = &s->pkt;
+	struct pf_verdict *best = &s->best;
+	__builtin_memset(p, 0, sizeof(*p));
+	best->rank = PF_RANK_NONE;
+	best->slot = PF_SLOT_DEFAULT;
+	best->action = PF_ACT_ALLOW;
+	if (pf_parse(data, end, p) < 0)
+		return PF_ACT_ALLOW;
+	if (pf_management(p, hook)) {
+		best->slot = PF_SLOT_MGMT;
+	} else {
+		__u32 *g = bpf_map_lookup_elem(&pf_gen, &zero);
+		__u32 gen = g && *g ? 1 : 0;
+		pf_lpm_lookup(p, gen, hook, best);
+		pf_tuples(hook, gen);
+	}
+	pf_count(best->slot, len);
+	return best->action;
+}
+
+#endif

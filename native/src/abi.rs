@@ -1,0 +1,93 @@
+//! Rust mirrors of `bpf/include/pf_abi.h`. Sizes are checked at compile time
+//! so the two sides cannot drift.
+use aya::Pod;
+
+pub const HOOK_EGRESS: u8 = 1;
+pub const MAX_SHAPES: u32 = 32;
+pub const MAX_SLOTS: u32 = 131_072;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Verdict {
+    pub rank: u32,
+    pub slot: u32,
+    pub action: u8,
+    pub drop: u8,
+    pub flags: u8,
+    pub pad: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LpmVal {
+    pub hook: [Verdict; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tup4Key {
+    pub bytes: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Tup6Key {
+    pub bytes: [u8; 40],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shape {
+    pub best: u32,
+    pub proto_mask: u8,
+    pub needs_ports: u8,
+    pub sport_mask: u16,
+    pub dport_mask: u16,
+    pub pad: [u8; 2],
+    pub src_mask: [u8; 16],
+    pub dst_mask: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+// SAFETY: plain repr(C) structs of integers without padding holes the kernel
+// could leak into (every byte is a named field), as aya::Pod requires.
+unsafe impl Pod for Verdict {}
+unsafe impl Pod for LpmVal {}
+unsafe impl Pod for Tup4Key {}
+unsafe impl Pod for Tup6Key {}
+unsafe impl Pod for Shape {}
+unsafe impl Pod for Counter {}
+
+const _: () = assert!(size_of::<Verdict>() == 12);
+const _: () = assert!(size_of::<LpmVal>() == 24);
+const _: () = assert!(size_of::<Tup4Key>() == 16);
+const _: () = assert!(size_of::<Tup6Key>() == 40);
+const _: () = assert!(size_of::<Shape>() == 44);
+const _: () = assert!(size_of::<Counter>() == 16);
+
+/// Map names (ELF symbols, pin file names), at most 15 bytes each.
+pub mod names {
+    pub const GEN: &str = "pf_gen";
+    pub const SHAPES: &str = "pf_shapes";
+    pub const NSHAPE: &str = "pf_nshape";
+    pub const COUNTERS: &str = "pf_cnt";
+    pub const MGMT4: &str = "pf_m4";
+    pub const MGMT6: &str = "pf_m6";
+    pub const MGMT_PORT: &str = "pf_mport";
+
+    /// LPM trie of a family (4|6), side (s|d) and generation.
+    pub fn lpm(v6: bool, dst: bool, generation: u32) -> String {
+        format!("pf_{}{}_{}", if dst { 'd' } else { 's' }, if v6 { 6 } else { 4 }, generation)
+    }
+
+    /// Tuple hash of a family and generation.
+    pub fn tuples(v6: bool, generation: u32) -> String {
+        format!("pf_t{}_{}", if v6 { 6 } else { 4 }, generation)
+    }
+}

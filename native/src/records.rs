@@ -1,0 +1,109 @@
+//! Decoding the map records user space sends (agent/dataplane/records.ts writes
+//! them): fixed 96-byte records, little-endian header, keys as the kernel wants them.
+use thiserror::Error;
+
+use crate::abi::{LpmVal, Shape, Verdict};
+
+pub const RECORD_LEN: usize = 96;
+
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error("record buffer length {0} is not a multiple of {RECORD_LEN}")]
+    Length(usize),
+    #[error("record {index}: {problem}")]
+    Bad { index: usize, problem: String },
+}
+
+/// One decoded record.
+#[derive(Debug)]
+pub enum Record {
+    Lpm { v6: bool, dst: bool, prefix_len: u32, addr: [u8; 16], value: Option<LpmVal> },
+    Tuple { v6: bool, key: [u8; 40], value: Option<Verdict> },
+    /// `index` within one generation: (hook * 2 + fam) * MAX_SHAPES + i.
+    Shape { index: u32, shape: Shape },
+    /// Count of shapes in use for (hook, fam) of the generation.
+    ShapeCount { hook: u8, v6: bool, count: u32 },
+}
+
+const KIND_LPM: u8 = 1;
+const KIND_TUPLE: u8 = 2;
+const KIND_SHAPE: u8 = 3;
+const KIND_SHAPE_COUNT: u8 = 4;
+const OP_UPSERT: u8 = 1;
+const OP_DELETE: u8 = 2;
+
+fn u16_le(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn u32_le(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn verdict(b: &[u8]) -> Verdict {
+    Verdict { rank: u32_le(b, 0), slot: u32_le(b, 4), action: b[8], drop: b[9], flags: b[10], pad: 0 }
+}
+
+/// Decodes a whole buffer; nothing is applied when any record is malformed.
+pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
+    if buf.len() % RECORD_LEN != 0 {
+        return Err(RecordError::Length(buf.len()));
+    }
+    buf.chunks_exact(RECORD_LEN)
+        .enumerate()
+        .map(|(index, r)| {
+            let bad = |problem: &str| RecordError::Bad { index, problem: problem.into() };
+            let (kind, op, fam, side) = (r[0], r[1], r[2], r[3]);
+            if fam > 1 {
+                return Err(bad("family must be 0 (IPv4) or 1 (IPv6)"));
+            }
+            let upsert = match op {
+                OP_UPSERT => true,
+                OP_DELETE => false,
+                _ => return Err(bad("op must be 1 (upsert) or 2 (delete)")),
+            };
+            let v6 = fam == 1;
+            let n = u32_le(r, 4);
+            let key = &r[8..48];
+            let val = &r[48..96];
+            match kind {
+                KIND_LPM => {
+                    if n > if v6 { 128 } else { 32 } {
+                        return Err(bad("prefix length too long for the family"));
+                    }
+                    let mut addr = [0u8; 16];
+                    addr.copy_from_slice(&key[..16]);
+                    let value = upsert.then(|| LpmVal { hook: [verdict(&val[0..12]), verdict(&val[12..24])] });
+                    Ok(Record::Lpm { v6, dst: side == 1, prefix_len: n, addr, value })
+                }
+                KIND_TUPLE => {
+                    let mut k = [0u8; 40];
+                    k.copy_from_slice(key);
+                    Ok(Record::Tuple { v6, key: k, value: upsert.then(|| verdict(&val[0..12])) })
+                }
+                KIND_SHAPE => {
+                    if n >= 4 * crate::abi::MAX_SHAPES {
+                        return Err(bad("shape index out of range"));
+                    }
+                    let mut shape = Shape {
+                        best: u32_le(val, 0),
+                        proto_mask: val[4],
+                        needs_ports: val[5],
+                        sport_mask: u16_le(val, 6),
+                        dport_mask: u16_le(val, 8),
+                        ..Shape::default()
+                    };
+                    shape.src_mask.copy_from_slice(&val[12..28]);
+                    shape.dst_mask.copy_from_slice(&val[28..44]);
+                    Ok(Record::Shape { index: n, shape })
+                }
+                KIND_SHAPE_COUNT => {
+                    if n > crate::abi::MAX_SHAPES || side > 1 {
+                        return Err(bad("shape count or hook out of range"));
+                    }
+                    Ok(Record::ShapeCount { hook: side, v6, count: n })
+                }
+                _ => Err(bad("unknown record kind")),
+            }
+        })
+        .collect()
+}
