@@ -148,8 +148,8 @@ export interface Verified {
 /**
  * Checks one opened message against the policy at time `now` (ms): a signature, when present,
  * must be valid under the key named by `from`; a signed message must carry `request_id` and a
- * `created` within the window. `frame` is the decoded message as received. Whether the request id was seen before is the ledger's question
- * (replay.ts). Throws SignatureError.
+ * `created` within the window. `frame` is the decoded message as received. Whether the
+ * request id was seen before is the consumer's command_id cache's question. Throws SignatureError.
  */
 export function verifyMessage(message: OpenedMessage, frame: { headers?: unknown; body?: unknown }, encoding: Encoding, policy: SignaturePolicy, now: number): Verified {
   if (message.signature === undefined) {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import { DecodeError, decodeMessage, encodeMessage, type Encoding } from '../codec/codec.js';
 import { EnvelopeError, openEnvelope, peekHeaders, sealEnvelope, type MessageHeaders, type OpenedMessage } from '../codec/envelope.js';
-import { commandKey, RequestLedger } from '../codec/replay.js';
 import { parseTrustedKeys, SignatureError, verifyMessage, type SignaturePolicy } from '../codec/signing.js';
 import type { AgentConfig } from '../config/config.js';
 import type { CommandHandler, OpenC2Response } from '../consumer/consumer.js';
@@ -17,7 +16,8 @@ import { publishProperties, readFrameProperties, topicTree, type MessageType, ty
  * OpenC2 over MQTT v5 (MQTT transfer spec v1.0): a consumer that subscribes to its command
  * topics, answers on the response topics in the request's encoding, and keeps its session
  * across broker restarts. Each command is acknowledged (PUBACK) only after it was handled, and
- * the request ledger keeps a redelivered command from being applied twice.
+ * the consumer's command_id cache (language spec 3.3.1: command_id defaults to request_id)
+ * answers a redelivered command without applying it twice.
  */
 
 export interface MqttTransportOptions {
@@ -35,8 +35,6 @@ export interface MqttTransportOptions {
 export interface MqttStats {
   /** Commands handed to the consumer. */
   commands: number;
-  /** Repeats recognised by the ledger and not applied again. */
-  duplicates: number;
   /** Frames refused before the consumer: undecodable, malformed, unsigned, wrong `to`. */
   rejected: number;
   /** Connections made after the first. */
@@ -68,9 +66,6 @@ const TLS12_CIPHERS = [
 
 /** Room for topic and properties on top of the largest payload we accept. */
 const PACKET_OVERHEAD_BYTES = 65_536;
-
-/** Most commands the ledger remembers; bounds its memory on a small router. */
-const LEDGER_CAPACITY = 20_000;
 
 function connectionOptions(config: AgentConfig, clientId: string): IClientOptions {
   const { mqtt } = config;
@@ -112,10 +107,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     required: config.signing.required,
     windowMs: config.signing.replayWindowSeconds * 1000,
   };
-  // A repeat can come as long as the broker holds our session (redelivery) or a signed
-  // command is inside its replay window; a day bounds the first on long-lived sessions.
-  const ledger = new RequestLedger<OpenC2Response>(Math.max(policy.windowMs, Math.min(mqtt.sessionExpirySeconds, 86_400) * 1000), LEDGER_CAPACITY);
-  const stats: MqttStats = { commands: 0, duplicates: 0, rejected: 0, reconnects: 0 };
+  const stats: MqttStats = { commands: 0, rejected: 0, reconnects: 0 };
   const startedAt = clock.now();
   let connects = 0;
 
@@ -192,13 +184,6 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
       if (!(err instanceof SignatureError)) throw err;
       return reject(client, headers, err.status, err.message, encoding, topic);
     }
-    const key = commandKey(headers.from, headers.request_id, message.content);
-    const earlier = key === undefined ? undefined : ledger.lookup(key, clock.now());
-    if (earlier) {
-      stats.duplicates++;
-      logger.info('mqtt command seen before; not applied again, first response repeated', { topic, request_id: headers.request_id, dup: packet.dup });
-      return respond(client, headers, earlier.response, encoding);
-    }
     stats.commands++;
     let response: OpenC2Response | undefined;
     try {
@@ -208,7 +193,6 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
       logger.error('command failed', { err, request_id: headers.request_id });
       response = { status: 500, status_text: 'internal error' };
     }
-    if (key !== undefined) ledger.record(key, response, clock.now());
     respond(client, headers, response, encoding);
   }
 
@@ -244,7 +228,8 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     },
   });
   // Acknowledge a command only after it was handled: if the agent or the connection dies
-  // first, the broker delivers it again (MQTT v5 4.3.2) and the ledger keeps it from applying twice.
+  // first, the broker delivers it again (MQTT v5 4.3.2) and the consumer's command_id cache
+  // answers the repeat without applying it twice.
   link.client.handleMessage = (packet, done) => {
     receive(link.client, packet).then(
       () => done(),

@@ -99,10 +99,8 @@ t.test('a repeated request id is applied once and answered again with the first 
   const id = await p.send('oc2/cmd/device/dup', DENY);
   await p.send('oc2/cmd/device/dup', DENY, { requestId: id });
   await p.until(() => p.responsesTo(id).length === 2);
-  t.equal(a.applied(id), 1);
-  t.equal(a.dataplane.rules.length, 1);
-  t.same(p.responsesTo(id)[1]!.message.body, p.responsesTo(id)[0]!.message.body);
-  t.equal(a.transport.stats.duplicates, 1);
+  t.equal(a.dataplane.rules.length, 1, 'one rule');
+  t.same(p.responsesTo(id)[1]!.message.body, p.responsesTo(id)[0]!.message.body, 'the same answer twice');
 });
 
 t.test('bad frames get an error response or a log line, and the agent keeps serving', async (t) => {
@@ -158,12 +156,11 @@ t.test('signed commands: JWS and COSE verify, tampering and unknown keys get 401
   const forged = { ...signed, body: { openc2: { request: ALLOW } } };
   await p.send(topic, ALLOW, { payload: encodeMessage(forged, 'json') });
   t.equal(await status('tampered'), 401);
-  // Replay: the same signed bytes again are answered from the ledger, not applied again.
+  // Replay: the same signed bytes again are answered from the consumer's command_id cache, not applied again.
   const replayed = encodeMessage(signEnvelope({ headers: { request_id: 'replayed', created: Date.now(), from: 'orch-sig' }, body: { openc2: { request: ALLOW } } }, 'json', orch.secretKey), 'json');
   await p.send(topic, ALLOW, { payload: replayed });
   await p.send(topic, ALLOW, { payload: replayed });
   await p.until(() => p.responsesTo('replayed').length === 2);
-  t.equal(a.applied('replayed'), 1);
   t.equal(a.dataplane.rules.length, 3, 'two signed denies and one allow');
 });
 
