@@ -13,11 +13,12 @@
 #   qemu-user-static      runs aarch64/armv7 code for the load proof
 #   binutils              readelf for the ELF checks
 #   the linter shellcheck: lints the init script, hotplug script and install.sh
+#   busybox               OpenWrt's awk and ash, to run the UCI translator and parse the scripts
 set -eu
 
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for pkg in rustc-web cargo-web rust-web-src clang qemu-user-static binutils shellcheck xz-utils; do
+for pkg in rustc-web cargo-web rust-web-src clang qemu-user-static binutils shellcheck busybox xz-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need="$need $pkg"
 done
 if [ -n "$need" ]; then
