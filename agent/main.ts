@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseTrustedKeys } from './codec/signing.js';
+import { signaturePolicy } from './codec/signing.js';
 import { ConfigError, loadConfig, parseHostPort, type AgentConfig } from './config/config.js';
 import { SETTINGS, envName, flagName } from './config/settings.js';
 import { startConsumer } from './consumer/consumer.js';
@@ -78,7 +78,7 @@ async function run(config: AgentConfig): Promise<void> {
       port,
       ...(tlsCert && tlsKey ? { tls: { certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, allowedSubjects } } : {}),
       deviceId: config.deviceId,
-      signing: { trustedKeys: parseTrustedKeys(config.signing.trustedKeys), required: config.signing.required, windowMs: config.signing.replayWindowSeconds * 1000 },
+      signing: signaturePolicy(config.signing),
       maxMessageBytes: config.limits.maxMessageBytes,
       requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
       responseDeadlineMs: config.http.responseDeadlineSeconds * 1000,

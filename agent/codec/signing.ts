@@ -140,6 +140,11 @@ export interface SignaturePolicy {
   readonly windowMs: number;
 }
 
+/** The policy of the `signing.*` settings; throws SignatureError on a malformed trusted key. */
+export function signaturePolicy(settings: { readonly trustedKeys: readonly string[]; readonly required: boolean; readonly replayWindowSeconds: number }): SignaturePolicy {
+  return { trustedKeys: parseTrustedKeys(settings.trustedKeys), required: settings.required, windowMs: settings.replayWindowSeconds * 1000 };
+}
+
 /** The result of a check: the authenticated signer, when the message was signed. */
 export interface Verified {
   readonly signer?: string;

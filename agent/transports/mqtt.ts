@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import { DecodeError, decodeMessage, encodeMessage, type Encoding } from '../codec/codec.js';
 import { EnvelopeError, openEnvelope, peekHeaders, sealEnvelope, type MessageHeaders, type OpenedMessage } from '../codec/envelope.js';
-import { parseTrustedKeys, SignatureError, verifyMessage, type SignaturePolicy } from '../codec/signing.js';
+import { SignatureError, signaturePolicy, verifyMessage } from '../codec/signing.js';
 import type { AgentConfig } from '../config/config.js';
 import type { CommandHandler, OpenC2Response } from '../consumer/consumer.js';
 import type { Logger } from '../log/logger.js';
@@ -102,11 +102,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
   const deviceId = config.deviceId;
   const clientId = mqtt.clientId ?? deviceId;
   const topics = topicTree(mqtt.topicPrefix, deviceId, config.profiles);
-  const policy: SignaturePolicy = {
-    trustedKeys: parseTrustedKeys(config.signing.trustedKeys),
-    required: config.signing.required,
-    windowMs: config.signing.replayWindowSeconds * 1000,
-  };
+  const policy = signaturePolicy(config.signing);
   const stats: MqttStats = { commands: 0, rejected: 0, reconnects: 0 };
   const startedAt = clock.now();
   let connects = 0;
