@@ -1,6 +1,6 @@
 import { Encoder, Tag, decode as cborDecode } from 'cbor-x';
 import nacl from 'tweetnacl';
-import type { Encoding } from './codec.js';
+import { cborBytes, type Encoding } from './codec.js';
 import type { MessageHeaders, OpenedMessage } from './envelope.js';
 
 /**
@@ -52,34 +52,10 @@ export function canonicalJson(value: unknown): string {
   throw new SignatureError(`signed content: ${typeof value} has no JSON form`, 400);
 }
 
-// Plain RFC 8949 CBOR, none of cbor-x's extensions: map headers sized to their key count, no
-// record extension, no tag 259 on Maps, no tag 64 on byte strings.
-const deterministicEncoder = new Encoder({ useRecords: false, variableMapSize: true, mapsAsObjects: false, tagUint8Array: false });
-
-/** Orders map keys as RFC 8949 section 4.2.1 (shorter first, then bytewise) before encoding. */
-function sortForCbor(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortForCbor);
-  // cbor-x writes integers beyond 32 bits (e.g. `created` in ms) as float64; a BigInt gets the integer form.
-  if (typeof value === 'number' && Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x100000000)) return BigInt(value);
-  // Maps only occur in COSE headers, which are built in key order already.
-  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || value instanceof Map) return value;
-  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
-  keys.sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  return Object.fromEntries(keys.map((k) => [k, sortForCbor((value as Record<string, unknown>)[k])]));
-}
-
-/**
- * Deterministic CBOR: RFC 8949 section 4.2.1 map order and shortest integers. Non-integers stay
- * 64-bit (cbor-x's form) rather than the shortest float; OpenC2 content carries integers.
- */
-export function deterministicCbor(value: unknown): Uint8Array {
-  return deterministicEncoder.encode(sortForCbor(value));
-}
-
 /** The bytes a signature covers: `{headers, body}` of the envelope, in the message's encoding. */
 function signedPayload(headers: MessageHeaders, body: unknown, encoding: Encoding): Uint8Array {
   const covered = { headers, body };
-  return encoding === 'json' ? Buffer.from(canonicalJson(covered), 'utf8') : deterministicCbor(covered);
+  return encoding === 'json' ? Buffer.from(canonicalJson(covered), 'utf8') : cborBytes(covered, true);
 }
 
 const COSE_ALG = 1;
@@ -89,7 +65,7 @@ const COSE_SIGN1_TAG = 18;
 
 /** RFC 9052 section 4.4 Sig_structure for COSE_Sign1, empty external AAD. */
 function coseToBeSigned(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return deterministicEncoder.encode(['Signature1', protectedBytes, new Uint8Array(0), payload]);
+  return cborBytes(['Signature1', protectedBytes, new Uint8Array(0), payload]);
 }
 
 function jwsSigningInput(protectedB64: string, payload: Uint8Array): Uint8Array {
@@ -109,9 +85,10 @@ export function signEnvelope<T extends { headers: MessageHeaders; body: unknown 
     const protectedB64 = base64url(Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: from }), 'utf8'));
     signature = `${protectedB64}..${base64url(nacl.sign.detached(jwsSigningInput(protectedB64, payload), secretKey))}`;
   } else {
-    const protectedBytes = deterministicCbor(new Map<number, unknown>([[COSE_ALG, COSE_EDDSA], [COSE_KID, Buffer.from(from, 'utf8')]]));
+    // Built in key order (1, 4), which is already the deterministic order.
+    const protectedBytes = cborBytes(new Map<number, unknown>([[COSE_ALG, COSE_EDDSA], [COSE_KID, Buffer.from(from, 'utf8')]]));
     const sig = nacl.sign.detached(coseToBeSigned(protectedBytes, payload), secretKey);
-    signature = base64url(deterministicEncoder.encode(new Tag([protectedBytes, new Map(), null, sig], COSE_SIGN1_TAG)));
+    signature = base64url(cborBytes(new Tag([protectedBytes, new Map(), null, sig], COSE_SIGN1_TAG)));
   }
   return { ...envelope, signature };
 }

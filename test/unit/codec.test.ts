@@ -15,6 +15,14 @@ t.test('the same message decodes to the same value from JSON and from CBOR', asy
   t.same(openEnvelope(fromCbor, false), openEnvelope(fromJson, false));
 });
 
+t.test('CBOR interoperates: 64-bit integers are integers both ways, no cbor-x tags', async (t) => {
+  // A Date-Time as a Python or Go encoder writes it: major type 0 with an 8-byte argument.
+  const created = Buffer.from('a16763726561746564' + '1b0000018bcfe56800', 'hex');
+  t.same(decodeMessage(created, 'cbor', 1024), { created: 1_700_000_000_000 });
+  t.equal(Buffer.from(encodeMessage({ created: 1_700_000_000_000 }, 'cbor')).toString('hex'), 'a16763726561746564' + '1b0000018bcfe56800');
+  t.equal(Buffer.from(encodeMessage({ b: new Uint8Array([1, 2]) }, 'cbor')).toString('hex'), 'a161624201' + '02', 'a byte string, untagged');
+});
+
 t.test('frames over the limit are refused with 413 before parsing; garbage with 400', async (t) => {
   const bytes = encodeMessage(message, 'json');
   t.throws(() => decodeMessage(bytes, 'json', bytes.byteLength - 1), { name: 'DecodeError', status: 413 });
