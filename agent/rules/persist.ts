@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises
 import { join } from 'node:path';
 import type { Prefix, Rule, RuleMatch } from './model.js';
 import { formatPrefix, parsePrefix } from './prefix.js';
+import { shapeRule } from './rule-shape.js';
 
 /**
  * One directory's rules on disk: a snapshot `rules.jsonl` (header line, then one rule
@@ -38,7 +39,6 @@ function decodeMatch(raw: Record<string, unknown>): RuleMatch {
     return prefix;
   };
   const match: Record<string, unknown> = { ...raw, either: p(raw.either), src: p(raw.src), dst: p(raw.dst) };
-  for (const key of Object.keys(match)) if (match[key] === undefined) delete match[key];
   return match as unknown as RuleMatch;
 }
 
@@ -50,7 +50,7 @@ export function encodeRecord(record: RuleRecord): Record<string, unknown> {
 export function decodeRecord(json: unknown): RuleRecord {
   const raw = json as Record<string, unknown> & { commandId?: string; match: Record<string, unknown> };
   const { commandId, ...rule } = raw;
-  const record = { rule: { ...rule, match: decodeMatch(raw.match) } as unknown as Rule };
+  const record = { rule: shapeRule({ ...rule, match: decodeMatch(raw.match) } as unknown as Rule) };
   return commandId === undefined ? record : { ...record, commandId };
 }
 

@@ -5,6 +5,7 @@ import { RuleError } from './errors.js';
 import type { Rule } from './model.js';
 import { RuleFile, type RuleRecord } from './persist.js';
 import { PrecedenceList } from './precedence.js';
+import { shapeRule } from './rule-shape.js';
 import { Schedule } from './schedule.js';
 
 /** A rule as a command asks for it; the store gives the number. */
@@ -120,7 +121,7 @@ export class RuleStore {
         while (this.#records.has(this.#nextNumber)) this.#nextNumber++;
         number = this.#nextNumber;
       }
-      const rule: Rule = { ...fields, number };
+      const rule = shapeRule({ ...fields, number });
       const record: RuleRecord = options.commandId === undefined ? { rule } : { rule, commandId: options.commandId };
       const now = this.#clock.now();
       if (inForce(rule, now)) await this.#enforce(rule);
@@ -249,10 +250,16 @@ export class RuleStore {
 
   /** Compacts a file once its journal outgrows its rules, so a journal costs O(1) per change amortized. */
   async #maybeCompact(persistent: boolean): Promise<void> {
-    const file = persistent ? this.#files.persistent : this.#files.volatile;
-    const rules = persistent ? this.#persistentCount : this.#records.size - this.#persistentCount;
-    if (file.journalLines <= Math.max(1024, 2 * rules)) return;
-    await this.#exclusive(() => this.#compact(persistent)).catch((err) => this.#logger.error('rule file compaction failed', { err }));
+    const due = () => {
+      const file = persistent ? this.#files.persistent : this.#files.volatile;
+      const rules = persistent ? this.#persistentCount : this.#records.size - this.#persistentCount;
+      return file.journalLines > Math.max(1024, 2 * rules);
+    };
+    // Many changes in flight all see the journal grow: the check inside the queue lets only one compact.
+    if (!due()) return;
+    await this.#exclusive(async () => {
+      if (due()) await this.#compact(persistent);
+    }).catch((err) => this.#logger.error('rule file compaction failed', { err }));
   }
 
   async #compact(persistent: boolean): Promise<void> {

@@ -1,12 +1,13 @@
 import { invalid } from '../../../profiles/ls/status.js';
 import type { Rule } from '../../rules/model.js';
 import { encodeRecord } from '../../rules/persist.js';
+import { shapeRule } from '../../rules/rule-shape.js';
 import type { NewRule } from '../../rules/store.js';
 import type { Handler } from './context.js';
 
 /** Two rules ask for the same thing when all but number and times agree (times may derive from "now"). */
 function sameRule(a: Rule, b: NewRule): boolean {
-  const strip = (r: NewRule) => JSON.stringify(encodeRecord({ rule: { ...r, number: 0, start: undefined, stop: undefined } as Rule }));
+  const strip = (r: NewRule) => JSON.stringify(encodeRecord({ rule: shapeRule({ ...r, number: 0, start: undefined, stop: undefined }) }));
   return strip(a) === strip(b);
 }
 
