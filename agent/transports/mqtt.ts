@@ -64,6 +64,13 @@ const TLS12_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/**
+ * Unacknowledged commands the broker may push at once (MQTT v5 3.1.2.11.3). Commands are handled
+ * one at a time anyway; without it a broker draining a long queue could send 65,535 of them
+ * into a 128 MB router's socket buffers.
+ */
+const RECEIVE_MAXIMUM = 32;
+
 /** Room for topic and properties on top of the largest payload we accept. */
 const PACKET_OVERHEAD_BYTES = 65_536;
 
@@ -205,7 +212,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
       // Spec 2.9 and 3.1: no clean start, so the broker keeps our subscriptions and queues
       // QoS 1 commands while we are away. No will message on this connection (spec 2.8, 3.1).
       clean: false,
-      properties: { sessionExpiryInterval: mqtt.sessionExpirySeconds, maximumPacketSize: config.limits.maxMessageBytes + PACKET_OVERHEAD_BYTES },
+      properties: { sessionExpiryInterval: mqtt.sessionExpirySeconds, receiveMaximum: RECEIVE_MAXIMUM, maximumPacketSize: config.limits.maxMessageBytes + PACKET_OVERHEAD_BYTES },
     },
     clock,
     backoff,
