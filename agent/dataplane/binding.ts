@@ -51,6 +51,8 @@ export interface NativeModule {
   probe(): RightsCheck;
   openDataplane(pinDir: string): Promise<NativeDataplane>;
   detachAll(pinDir: string): Promise<void>;
+  /** Mean ns per test run of an XDP program that passes everything (benchmark baseline). */
+  baselineTestRun(frame: Buffer, repeat: number): number;
 }
 
 /** Thrown when no usable `.node` is found; names every path tried and this platform. */

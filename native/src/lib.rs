@@ -43,6 +43,12 @@ pub fn probe() -> ProbeResult {
     }
 }
 
+/// Mean ns per BPF_PROG_TEST_RUN of an XDP program that passes everything (benchmark baseline).
+#[napi]
+pub fn baseline_test_run(frame: Buffer, repeat: u32) -> Result<i64> {
+    probe::empty_test_run(&frame, repeat).map(|ns| ns as i64).map_err(napi::Error::from_reason)
+}
+
 /// How `attach()` hooked an interface.
 #[napi(object)]
 pub struct AttachResult {

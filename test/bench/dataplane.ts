@@ -1,0 +1,132 @@
+/**
+ * Dataplane benchmark (issue 4), all figures from one run on this machine:
+ * ns/packet by BPF_PROG_TEST_RUN for 0, 1, 1k, 10k and 100k rules (hit and
+ * miss) against an empty XDP program; time to load 100k rules as a new
+ * generation and to add one rule to 100k in place. Nothing is attached; the
+ * instance's pins are removed at the end. Run: npm run bench:dataplane
+ */
+import type { Family, Prefix, Rule } from '../../agent/rules/model.js';
+import { loadNative } from '../../agent/dataplane/binding.js';
+import { detachAll, openKernelDataplane } from '../../agent/dataplane/kernel.js';
+import { buildFrame, prng } from '../kernel/frames.js';
+
+const REPEAT = Number(process.env.OPENC2_BENCH_REPEAT ?? 200_000);
+const instance = `bench-${process.pid}`;
+const rnd = prng(42);
+const out = (line: string): boolean => process.stdout.write(line + '\n');
+
+/** Random address inside 198.51.100.0/24-ish space widened to a /8 so /8-/32 prefixes vary. */
+function v4(): Uint8Array {
+  return Uint8Array.from([198, Math.floor(rnd() * 256), Math.floor(rnd() * 256), Math.floor(rnd() * 256)]);
+}
+function v6(): Uint8Array {
+  const a = new Uint8Array(16);
+  a.set([0x20, 0x01, 0x0d, 0xb8]);
+  for (let i = 4; i < 16; i++) a[i] = Math.floor(rnd() * 256);
+  return a;
+}
+function prefix(family: Family, length: number): Prefix {
+  const address = family === 4 ? v4() : v6();
+  for (let i = 0; i < address.length; i++) {
+    const bits = length - i * 8;
+    address[i]! &= bits >= 8 ? 0xff : bits <= 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return { family, address, length };
+}
+
+/** A realistic mix: half address-only prefixes (/8-/32, /32-/128), half 5-tuples with port ranges. */
+function mix(n: number): Rule[] {
+  const rules: Rule[] = [];
+  for (let i = 0; i < n; i++) {
+    const family: Family = rnd() < 0.7 ? 4 : 6;
+    const base = { number: i + 1, drop: 'none' as const, direction: 'both' as const, priority: 1000, logged: false, stateful: false, persistent: false, source: 'pf' as const };
+    if (rnd() < 0.5) {
+      const length = family === 4 ? 8 + Math.floor(rnd() * 25) : 32 + Math.floor(rnd() * 97);
+      // Mostly long prefixes (hosts, small nets), as block lists are.
+      const len = rnd() < 0.8 ? (family === 4 ? 32 : 128) : length;
+      rules.push({ ...base, action: 'deny', match: { family, either: prefix(family, Math.max(len, family === 4 ? 16 : 48)) } });
+    } else {
+      const dport = rnd() < 0.7 ? { low: 1 + Math.floor(rnd() * 9999), high: 0 } : { low: 1024, high: 65535 };
+      if (dport.high === 0) dport.high = dport.low;
+      rules.push({
+        ...base,
+        action: rnd() < 0.8 ? 'deny' : 'allow',
+        match: {
+          family,
+          ...(rnd() < 0.5 ? { src: prefix(family, family === 4 ? 24 : 64) } : {}),
+          dst: prefix(family, family === 4 ? (rnd() < 0.5 ? 24 : 32) : rnd() < 0.5 ? 64 : 128),
+          protocol: rnd() < 0.7 ? 6 : 17,
+          dstPorts: dport,
+        },
+      });
+    }
+  }
+  return rules;
+}
+
+const miss = buildFrame({ family: 4, src: Uint8Array.from([203, 0, 113, 7]), dst: Uint8Array.from([192, 0, 2, 9]), protocol: 6, srcPort: 40000, dstPort: 443 });
+
+/** A TCP packet to the rule's destination and port, from inside its source (hit). */
+function hitFrame(r: Rule): Buffer {
+  const m = r.match;
+  const any = (p: Prefix | undefined, fallback: Uint8Array): Uint8Array => (p ? p.address : fallback);
+  return buildFrame({
+    family: m.family,
+    src: any(m.src ?? m.either, m.family === 4 ? Uint8Array.from([203, 0, 113, 7]) : v6()),
+    dst: any(m.dst, m.family === 4 ? Uint8Array.from([192, 0, 2, 9]) : v6()),
+    protocol: m.protocol ?? 6,
+    srcPort: 40000,
+    dstPort: m.dstPorts?.low ?? 443,
+  });
+}
+
+async function main(): Promise<void> {
+  const nat = loadNative();
+  const dp = await openKernelDataplane({ instance, interfaces: [] });
+  try {
+    const empty = nat.baselineTestRun(miss, REPEAT);
+    out(`empty XDP program: ${empty} ns/packet`);
+    const costs = new Map<number, { hit: number; miss: number }>();
+    const all = mix(100_000);
+    for (const n of [0, 1, 1000, 10_000, 100_000]) {
+      const rules = all.slice(0, n);
+      await dp.replace(rules);
+      // The hit packet matches the last 5-tuple rule (address rules could be shadowed).
+      const target = [...rules].reverse().find((r) => r.match.dstPorts) ?? rules[rules.length - 1];
+      const hit = target ? hitFrame(target) : miss;
+      const m = dp.testRun('ingress', miss, REPEAT).durationNs;
+      const h = dp.testRun('ingress', hit, REPEAT).durationNs;
+      costs.set(n, { hit: h, miss: m });
+      out(`${String(n).padStart(6)} rules: hit ${h} ns/packet, miss ${m} ns/packet`);
+    }
+    const one = costs.get(1)!;
+    const big = costs.get(100_000)!;
+    out(`ratio 100k/1 rule: hit ${(big.hit / one.hit).toFixed(2)}x, miss ${(big.miss / one.miss).toFixed(2)}x (target <= 2.0x)`);
+    out(`ratio 100k rules/empty program: hit ${(big.hit / empty).toFixed(2)}x, miss ${(big.miss / empty).toFixed(2)}x (target <= 4x)`);
+
+    // Load 100k as a new generation: compile + encode + write + switch.
+    await dp.replace([]);
+    let t0 = performance.now();
+    await dp.replace(all);
+    out(`load 100k rules as a new generation: ${(performance.now() - t0).toFixed(0)} ms (target <= 1000 ms)`);
+    t0 = performance.now();
+    await dp.replace(all);
+    out(`replace 100k by 100k (clears the old generation too): ${(performance.now() - t0).toFixed(0)} ms`);
+    // Add one rule to 100k in place, median of 21.
+    const times: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const r = mix(1)[0]!;
+      const rule = { ...r, number: 200_000 + i };
+      const s = performance.now();
+      await dp.insert(rule, all[50_000 + i]!.number);
+      times.push(performance.now() - s);
+    }
+    times.sort((a, b) => a - b);
+    out(`add one rule to 100k in place: median ${times[10]!.toFixed(3)} ms, max ${times[20]!.toFixed(3)} ms (target <= 1 ms)`);
+  } finally {
+    await dp.close();
+    await detachAll(instance);
+  }
+}
+
+await main();
