@@ -22,7 +22,7 @@ export interface Broker {
   /** mqtts:// listener that also requires a client certificate from the PKI's CA. */
   readonly mtlsUrl?: string;
   readonly pid: number | undefined;
-  /** Stops the broker; `SIGTERM` lets it save its database, `SIGKILL` does not. */
+  /** Stops the broker; `SIGTERM` lets it save its database (sessions, queued messages), `SIGKILL` loses what changed since start. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts it again on the same ports with the same config and database. */
   start(): Promise<void>;
@@ -71,7 +71,6 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Broke
     'allow_anonymous true',
     'persistence true',
     `persistence_location ${dir}/`,
-    'autosave_interval 1',
     `log_dest file ${join(dir, 'mosquitto.log')}`,
     'log_type error',
     'log_type warning',
