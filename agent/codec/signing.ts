@@ -108,6 +108,7 @@ export function parseTrustedKeys(entries: readonly string[]): Map<string, Uint8A
   return keys;
 }
 
+/** Which producers are trusted, whether a signature is required, and the `created` window. */
 export interface SignaturePolicy {
   /** Trusted producer keys by name (`headers.from`). */
   readonly trustedKeys: ReadonlyMap<string, Uint8Array>;

@@ -22,6 +22,7 @@ export enum LinkState {
   Closed = 'closed',
 }
 
+/** Reconnect delays: the first, and the ceiling the doubling stops at. */
 export interface BackoffOptions {
   /** Delay before the first reconnect, in ms. */
   readonly initialMs: number;
@@ -54,6 +55,7 @@ function after(clock: Clock, ms: number, fn: () => void): CancelTimer {
   return () => clock.cancel(handle);
 }
 
+/** Half a second doubling up to a minute. */
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 60_000 };
 
 /**
@@ -66,6 +68,7 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: n
   return Math.round(ceiling / 2 + (random * ceiling) / 2);
 }
 
+/** What one link connects to and how it behaves. */
 export interface LinkOptions {
   readonly name: string;
   readonly url: string;

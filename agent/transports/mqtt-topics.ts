@@ -11,6 +11,7 @@ export type MessageType = 'req' | 'rsp' | 'ntf';
 /** Content Type of every OpenC2 PUBLISH (spec 2.4.1, 3.2). */
 export const CONTENT_TYPE = 'application/openc2';
 
+/** The topics of one device under one prefix. */
 export interface TopicTree {
   /** Command topics the consumer subscribes to (spec 3.3). */
   readonly commands: readonly string[];

@@ -41,6 +41,7 @@ export interface MqttStats {
   reconnects: number;
 }
 
+/** A running MQTT transport: its topics, link state and counters. */
 export interface MqttTransport {
   readonly topics: TopicTree;
   /** Alerts and delayed responses to the fleet over the broker (`oc2/rsp`), for startAlerts. */
