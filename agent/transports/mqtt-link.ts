@@ -8,6 +8,7 @@ import type { Clock } from '../rules/clock.js';
  * (`reconnectPeriod: 0`) so that reconnects back off exponentially with jitter on our clock.
  */
 
+/** Where a link is in its life; exactly one at a time. */
 export enum LinkState {
   /** Created, not started. */
   Idle = 'idle',

@@ -20,6 +20,7 @@ import { publishProperties, readFrameProperties, topicTree, type MessageType, ty
  * answers a redelivered command without applying it twice.
  */
 
+/** The agent's config and logger, plus what tests replace: clock, backoff, jitter. */
 export interface MqttTransportOptions {
   readonly config: AgentConfig;
   readonly logger: Logger;
