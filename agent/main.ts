@@ -4,6 +4,7 @@ import { signaturePolicy } from './codec/signing.js';
 import { ConfigError, loadConfig, parseHostPort, type AgentConfig } from './config/config.js';
 import { SETTINGS, envName, flagName } from './config/settings.js';
 import { startConsumer } from './consumer/consumer.js';
+import { detachAll } from './dataplane/kernel.js';
 import { openDataplane, DataplaneUnavailable } from './dataplane/open.js';
 import { createLogger } from './log/logger.js';
 import { createHttpsSink, startAlerts, type AlertSink } from './transports/alerts.js';
@@ -137,6 +138,14 @@ async function main(argv: string[]): Promise<number> {
       if (rest.length !== 1) throw new UsageError('check-config takes one FILE');
       configFrom(values, rest[0]);
       console.log(`${rest[0]}: ok`);
+      return 0;
+    }
+    case 'dataplane': {
+      if (rest.join(' ') !== 'detach') throw new UsageError(`unknown dataplane command ${JSON.stringify(rest.join(' '))}; use: dataplane detach`);
+      // Only the instance matters here: a broken config must not stand between an operator and detach.
+      const instance = (values.instance as string | undefined) ?? process.env.OPENC2_INSTANCE ?? 'default';
+      await detachAll(instance);
+      console.log(`dataplane ${instance}: programs detached, links and maps unpinned; nothing is enforced now`);
       return 0;
     }
     case 'run':
