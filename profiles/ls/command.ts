@@ -37,6 +37,8 @@ export interface NotOurs {
 export interface CompiledProfile {
   readonly profile: Profile;
   readonly table: TypeTable;
+  /** The pair table by `action target`. */
+  readonly pairs: ReadonlyMap<string, Pair>;
 }
 
 const COMMON_ARGS: { readonly base: 'Map'; readonly minFields: number; readonly fields: readonly Field[] } = {
@@ -73,7 +75,8 @@ export function compileProfile(profile: Profile): CompiledProfile {
       ],
     },
   };
-  return { profile, table };
+  const pairs = new Map(profile.pairs.map((p) => [`${p.action} ${targetName(profile, p.target)}`, p]));
+  return { profile, table, pairs };
 }
 
 /** `{"pf": {"rule_number": 5}}` (PF Appendix E.1.5 style) is `{"pf:rule_number": 5}` (language spec 3.1.4). */
@@ -121,8 +124,9 @@ export function parseCommand(raw: unknown, profiles: ReadonlyMap<string, Compile
     if (byActuator) return { notOurs: nsid };
     throw new CommandError('unsupported', `profile ${nsid} is not supported by this actuator`);
   }
-  const { profile, table } = compiled;
-  const command = { ...raw, target: normalizeTarget(raw.target, known) };
+  const { profile, table, pairs } = compiled;
+  const target = normalizeTarget(raw.target, known);
+  const command = target === raw.target ? raw : { ...raw, target };
   rejectForeignTarget(command.target, table);
   const valid = validate(command, 'OpenC2-Command', table, '') as {
     action: string;
@@ -131,8 +135,8 @@ export function parseCommand(raw: unknown, profiles: ReadonlyMap<string, Compile
     actuator?: Record<string, Record<string, unknown>>;
     command_id?: string;
   };
-  const [name, target] = Object.entries(valid.target)[0]!;
-  const pair = profile.pairs.find((p) => p.action === valid.action && targetName(profile, p.target) === name);
+  const name = Object.keys(valid.target)[0]!;
+  const pair = pairs.get(`${valid.action} ${name}`);
   if (!pair) throw new CommandError('unsupported', `Command not supported: ${valid.action} ${name}`);
   const args = valid.args ?? {};
   checkArgs(pair, profile.nsid, args);
@@ -146,7 +150,7 @@ export function parseCommand(raw: unknown, profiles: ReadonlyMap<string, Compile
   return {
     profile,
     pair,
-    target,
+    target: valid.target[name],
     responseRequested: args.response_requested ?? 'complete',
     ...(valid.command_id !== undefined && { commandId: valid.command_id }),
     ...(start_time !== undefined && { startTime: start_time }),

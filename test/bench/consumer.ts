@@ -1,0 +1,132 @@
+// Commands/s through decode -> validate -> rules -> SimDataplane for allow/deny/delete, and
+// RSS with 100k rules. Targets (issue 5): >= 20,000 commands/s on one core; <= 120 MB RSS
+// for the whole agent with 100k rules.
+// Run: node --import ./test/bench/register.mjs test/bench/consumer.ts  (npm run bench:consumer)
+// The machine is shared, so rates are given per wall second and per CPU second of this
+// process (the one-core figure). Memory is measured in a child running this file bundled by
+// esbuild, as the agent ships, so the TypeScript loader's own memory does not count.
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeMessage } from '../../agent/codec/codec.js';
+import type { AgentConfig } from '../../agent/config/config.js';
+import { startConsumer, type ConsumerService } from '../../agent/consumer/consumer.js';
+import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
+import { createLogger } from '../../agent/log/logger.js';
+
+const RULES = 100_000;
+const BATCH = 20_000;
+/** Commands in flight at once, as a transport holding many QoS 1 messages would have. */
+const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
+
+const out = (line: string) => process.stdout.write(line + '\n');
+const mb = (bytes: number) => (bytes / 1048576).toFixed(1);
+
+/** The i-th test address in 2001:db8::/32 (documentation space, DESIGN.md section 7). */
+function address(i: number): string {
+  return `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`;
+}
+
+function ruleCommand(i: number, persistent: boolean): Uint8Array {
+  const command =
+    i % 2 === 0
+      ? { action: 'deny', target: { ipv6_net: address(i) }, args: { pf: { persistent } } }
+      : { action: 'allow', target: { ipv6_connection: { protocol: 'tcp', src_addr: address(i), dst_port: 443 } }, args: { pf: { persistent, direction: 'both' } } };
+  return Buffer.from(JSON.stringify(command));
+}
+
+function deleteCommand(number: number): Uint8Array {
+  return Buffer.from(JSON.stringify({ action: 'delete', target: { 'pf:rule_number': number } }));
+}
+
+interface Rate {
+  readonly wall: number;
+  readonly cpu: number;
+}
+
+/** Sends the frames with WINDOW in flight, each with its own request_id; every one must get 200. */
+async function run(consumer: ConsumerService, frames: readonly Uint8Array[], tag: string): Promise<Rate> {
+  let next = 0;
+  let failed = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const worker = async () => {
+    while (next < frames.length) {
+      const i = next++;
+      const response = await consumer.handle(decodeMessage(frames[i]!, 'json', 1 << 20), { transport: 'mqtt', requestId: `${tag}-${i}` });
+      if (response?.status !== 200) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: WINDOW }, worker));
+  const wall = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  if (failed > 0) throw new Error(`${tag}: ${failed} commands failed`);
+  return { wall: frames.length / wall, cpu: frames.length / ((used.user + used.system) / 1e6) };
+}
+
+const show = (r: Rate) => `${r.wall.toFixed(0)}/s wall, ${r.cpu.toFixed(0)}/s per CPU second`;
+
+async function withConsumer<T>(use: (consumer: ConsumerService, dataplane: SimDataplane) => Promise<T>): Promise<T> {
+  const root = await mkdtemp(join(tmpdir(), 'openc2-bench-consumer-'));
+  const dataplane = new SimDataplane();
+  const config = { deviceId: 'bench', profiles: ['pf', 'slpf'], stateDir: join(root, 'state'), runDir: join(root, 'run') } as AgentConfig;
+  const consumer = await startConsumer({ config, dataplane, logger: createLogger({ level: 'warn', format: 'text' }) });
+  try {
+    return await use(consumer, dataplane);
+  } finally {
+    await consumer.close();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Throughput: allow/deny then delete of the same rules, non-persistent (run dir) and persistent (fdatasync journal). */
+async function throughput(): Promise<void> {
+  await withConsumer(async (consumer, dataplane) => {
+    for (const persistent of [false, true]) {
+      const offset = persistent ? BATCH : 0;
+      const adds = await run(consumer, Array.from({ length: BATCH }, (_, i) => ruleCommand(offset + i, persistent)), `add-${persistent}`);
+      const numbers = dataplane.rules.map((r) => r.number);
+      const deletes = await run(consumer, numbers.map(deleteCommand), `del-${persistent}`);
+      out(`${BATCH} rules ${persistent ? 'persistent    ' : 'non-persistent'}: allow/deny ${show(adds)}; delete ${show(deletes)}`);
+    }
+  });
+}
+
+/** Memory (in the bundled child): RSS with RULES persistent rules, then the rate of changes at that size. */
+async function memory(): Promise<void> {
+  await withConsumer(async (consumer, dataplane) => {
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    gc();
+    const base = process.memoryUsage();
+    const load = await run(consumer, Array.from({ length: RULES }, (_, i) => ruleCommand(2 * BATCH + i, true)), 'load');
+    gc();
+    await new Promise((r) => setTimeout(r, 500));
+    gc();
+    const loaded = process.memoryUsage();
+    out(`${dataplane.rules.length} rules loaded at ${show(load)}`);
+    out(`RSS ${mb(loaded.rss)} MB with ${RULES} rules (${mb(base.rss)} MB before), heap used ${mb(loaded.heapUsed)} of ${mb(loaded.heapTotal)} MB (${((loaded.heapUsed - base.heapUsed) / RULES).toFixed(0)} bytes/rule), external ${mb(loaded.external)} MB; node flags: ${process.execArgv.join(' ')}`);
+    const adds = await run(consumer, Array.from({ length: 2000 }, (_, i) => ruleCommand(3 * BATCH + RULES + i, true)), 'add-at-size');
+    const last = dataplane.rules.slice(-2000).map((r) => r.number);
+    const deletes = await run(consumer, last.map(deleteCommand), 'del-at-size');
+    out(`at ${RULES} rules: allow/deny ${show(adds)}; delete ${show(deletes)} (SimDataplane.remove scans its array; the kernel dataplane does not)`);
+  });
+}
+
+if (process.argv.includes('--memory')) {
+  await memory();
+} else {
+  await throughput();
+  const dir = await mkdtemp(join(tmpdir(), 'openc2-bench-bundle-'));
+  try {
+    const bundle = join(dir, 'consumer-bench.mjs');
+    // Imported here so the bundle itself does not pull esbuild in.
+    const { build } = await import('esbuild');
+    await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'warning' });
+    const child = spawnSync(process.execPath, ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), bundle, '--memory'], { stdio: 'inherit' });
+    if (child.status !== 0) throw new Error(`memory run failed: ${child.status}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
