@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { parseTrustedKeys } from '../codec/signing.js';
 import { SETTINGS, envName, flagName, type Setting } from './settings.js';
 
 /** The agent's configuration after file, environment and flags are merged (flags win). */
@@ -218,6 +219,11 @@ function crossCheck(config: AgentConfig): string[] {
   }
   for (const prefix of config.management.prefixes) {
     if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(prefix) || isIP(prefix.split('/')[0]!) === 0) problems.push(`management.prefixes: ${JSON.stringify(prefix)} is not an address/length prefix`);
+  }
+  try {
+    if (parseTrustedKeys(config.signing.trustedKeys).size === 0 && config.signing.required) problems.push('signing.required: no signing.trustedKeys, so every command would be refused');
+  } catch (err) {
+    problems.push((err as Error).message);
   }
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(config.instance)) problems.push(`instance: ${JSON.stringify(config.instance)} must be 1-64 of A-Z a-z 0-9 _ . -`);
   if (!/^[^/#+\s]{1,128}$/.test(config.deviceId)) problems.push(`deviceId: ${JSON.stringify(config.deviceId)} must be 1-128 characters without / # + or spaces (it is an MQTT topic level)`);

@@ -98,3 +98,13 @@ t.test('names derive from keys', async (t) => {
   t.same(parseHostPort('[2001:db8::1]:6767'), { host: '2001:db8::1', port: 6767 });
   t.equal(parseHostPort('[not-v6]:1'), undefined);
 });
+
+t.test('trusted signing keys are checked at start', async (t) => {
+  const env = { OPENC2_ALLOW_INSECURE: '1' };
+  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_SIGNING_TRUSTED_KEYS: 'orchestrator=bm90LWEta2V5' }, flags: new Map() })), [
+    'signing.trustedKeys: "orchestrator=bm90LWEta2V5" is not name=<base64 of a 32-byte Ed25519 public key>',
+  ]);
+  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_SIGNING_REQUIRED: '1' }, flags: new Map() })), ['signing.required: no signing.trustedKeys, so every command would be refused']);
+  const key = Buffer.alloc(32, 7).toString('base64');
+  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_SIGNING_REQUIRED: '1', OPENC2_SIGNING_TRUSTED_KEYS: `orchestrator=${key}` }, flags: new Map() })), []);
+});
