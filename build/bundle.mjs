@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 const root = new URL('..', import.meta.url);
 const { version } = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
 const outfile = new URL('dist/openc2-agent.mjs', root).pathname;
+const shim = (name) => new URL(`build/shims/${name}`, root).pathname;
 
 await build({
   entryPoints: [new URL('agent/main.ts', root).pathname],
@@ -25,6 +26,15 @@ await build({
   },
   // cbor-x tries an optional native accelerator; the bundle uses its JS path.
   external: ['cbor-extract'],
+  // Keep the bundle small for 128 MB routers: Node's own stream module instead of a browser
+  // copy of it, and no WebSocket or SOCKS code (the agent speaks mqtt:// and mqtts:// only).
+  alias: {
+    'readable-stream': shim('readable-stream.cjs'),
+    ws: shim('absent.cjs'),
+    socks: shim('absent.cjs'),
+    'worker-timers': shim('worker-timers.cjs'),
+    debug: shim('debug.cjs'),
+  },
   logLevel: 'warning',
 });
 console.log(`bundle: ${outfile} ${statSync(outfile).size} bytes`);

@@ -103,7 +103,7 @@ function convert(setting: Setting, raw: Raw, origin: Origin): { value?: unknown;
         } catch {
           url = undefined;
         }
-        if (!url || !/^(mqtts?|https?|wss?):$/.test(url.protocol)) return { problem: `${name}: ${JSON.stringify(raw)} is not an mqtt(s)://, ws(s):// or http(s):// URL` };
+        if (!url || !/^(mqtts?|https?):$/.test(url.protocol)) return { problem: `${name}: ${JSON.stringify(raw)} is not an mqtt(s):// or http(s):// URL` };
       }
       return { value: raw };
     }
@@ -206,7 +206,8 @@ function crossCheck(config: AgentConfig): string[] {
   }
   if (mqtt.url !== undefined) {
     const protocol = new URL(mqtt.url).protocol;
-    if ((protocol === 'mqtt:' || protocol === 'ws:') && !config.allowInsecure) problems.push(`mqtt.url: ${protocol}// is plain text; use mqtts:// or set allowInsecure`);
+    if (protocol !== 'mqtt:' && protocol !== 'mqtts:') problems.push(`mqtt.url: ${protocol}// is not supported; use mqtts:// (or mqtt:// with allowInsecure)`);
+    else if (protocol === 'mqtt:' && !config.allowInsecure) problems.push('mqtt.url: mqtt:// is plain text; use mqtts:// or set allowInsecure');
   }
   if ((mqtt.tlsCert === undefined) !== (mqtt.tlsKey === undefined)) problems.push('mqtt.tlsCert and mqtt.tlsKey: set both or neither');
   if (config.alerts.url !== undefined && new URL(config.alerts.url).protocol === 'http:' && !config.allowInsecure) {

@@ -79,7 +79,7 @@ const PACKET_OVERHEAD_BYTES = 65_536;
 function connectionOptions(config: AgentConfig, clientId: string): IClientOptions {
   const { mqtt } = config;
   const protocol = new URL(mqtt.url!).protocol;
-  const tls = protocol === 'mqtts:' || protocol === 'wss:';
+  const tls = protocol === 'mqtts:';
   return {
     protocolVersion: 5,
     clientId,
