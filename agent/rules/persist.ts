@@ -182,6 +182,8 @@ export class RuleFile {
     await rename(temp, target);
     await syncDir(this.#dir);
     await this.#journal?.close();
+    // Cleared first: if reopening fails, the next append reopens instead of writing to a closed handle.
+    this.#journal = undefined;
     this.#journal = await this.#openJournal('w');
     if (this.#durable) await this.#journal.sync();
     this.#lines = 0;
