@@ -23,10 +23,6 @@ export class Schedule {
     this.#due = due;
   }
 
-  get size(): number {
-    return this.#heap.length;
-  }
-
   /** Time of the earliest pending event, or undefined. */
   get next(): number | undefined {
     return this.#heap[0]?.at;

@@ -88,16 +88,6 @@ export class RuleStore {
     this.#logger.info('rules restored', { rules: this.#records.size, enforced: this.#enforced.size, persistent: this.#persistentCount, expired });
   }
 
-  /** Number of rules held, in force or scheduled. */
-  get size(): number {
-    return this.#records.size;
-  }
-
-  /** Rules in force, in precedence order (what the dataplane holds). */
-  get enforced(): readonly Rule[] {
-    return this.#enforced.rules;
-  }
-
   get(number: number): RuleRecord | undefined {
     return this.#records.get(number);
   }
