@@ -53,15 +53,21 @@ debs() {
   done
 }
 
+# What official Node.js builds link against (armv7 also needs libatomic).
+GLIBC_PKGS="libc6 libstdc++6 libgcc-s1 libatomic1"
+
 glibc_rootfs() {
   arch=$1 node_pkg=$2 dir=$cache/rootfs-$1-gnu
-  [ -x "$dir/usr/local/bin/node" ] && { echo "$dir"; return 0; }
-  debs "$arch" "$dir" libc6 libstdc++6 libgcc-s1 >&2
+  stamp="$node_pkg $GLIBC_PKGS"
+  [ -x "$dir/usr/local/bin/node" ] && [ "$(cat "$dir/.openc2-rootfs" 2>/dev/null)" = "$stamp" ] && { echo "$dir"; return 0; }
+  # shellcheck disable=SC2086 # one package per word
+  debs "$arch" "$dir" $GLIBC_PKGS >&2
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent "$node_pkg" >/dev/null && tar -xzf ./*.tgz)
   mkdir -p "$dir/usr/local/bin"
   cp "$tmp/package/bin/node" "$dir/usr/local/bin/node"
   rm -rf "$tmp"
+  echo "$stamp" > "$dir/.openc2-rootfs"
   echo "$dir"
 }
 
