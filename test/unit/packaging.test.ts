@@ -87,7 +87,7 @@ t.test('OpenWrt package: versions valid for apk and opkg, matching package.json'
 
 t.test('OpenWrt package: dependencies, conffiles, install paths the init script uses', async (t) => {
   const mk = read('build/openwrt/openc2-agent/Makefile');
-  t.match(mk, /DEPENDS:=\+openc2-agent-native \$\(if \$\(CONFIG_USE_APK\),\+node20,\+node\)/, '24.10 node, 25.12+ node20');
+  t.match(mk, /DEPENDS:=\+openc2-agent-native \+USE_APK:node20 \+!USE_APK:node$/m, '24.10 node, 25.12+ (apk) node20');
   t.match(mk, /DEPENDS:=.*\+kmod-sched-core \+kmod-sched-bpf/, 'TC needs clsact and cls_bpf');
   t.match(mk, /PKGARCH:=all/, 'the JS package is architecture-free');
   t.match(mk, /define Package\/openc2-agent\/conffiles\n\/etc\/config\/openc2\n/, 'UCI config kept on upgrade');
