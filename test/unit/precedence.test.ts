@@ -18,3 +18,27 @@ t.test('insert keeps priority then number order and names the rule it precedes',
   t.notOk(list.has(rule(20)));
   t.same(list.rules.map((r) => r.number), [40, 10, 30]);
 });
+
+t.test('5000 random inserts and removals across chunk splits agree with a sorted array', async (t) => {
+  const list = new PrecedenceList();
+  const reference: Rule[] = [];
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let mismatches = 0;
+  for (let i = 0; i < 5000; i++) {
+    if (reference.length > 0 && next() < 0.35) {
+      const victim = reference.splice(Math.floor(next() * reference.length), 1)[0]!;
+      if (!list.remove(victim)) mismatches++;
+    } else {
+      const r = rule(i + 1, [1, 500, 1000, 1000, 1000][Math.floor(next() * 5)]);
+      const before = list.insert(r);
+      reference.push(r);
+      reference.sort((a, b) => a.priority - b.priority || a.number - b.number);
+      const expected = reference[reference.indexOf(r) + 1]?.number;
+      if (before !== expected) mismatches++;
+    }
+  }
+  t.equal(mismatches, 0, 'every insert names the right successor, every removal finds its rule');
+  t.same(list.rules.map((r) => r.number), reference.map((r) => r.number));
+  t.equal(list.size, reference.length);
+});
