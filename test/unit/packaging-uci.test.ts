@@ -92,6 +92,9 @@ config mqtt
 config http 'http'
 \toption enabled 'off'
 \toption listen '[2001:db8::1]:6767'
+\toption tls_cert '/etc/openc2/server.pem'
+\toption tls_key '/etc/openc2/server.key'
+\toption tls_ca '/etc/openc2/ca.pem'
 \tlist allowed_subject 'CN=orchestrator'
 
 config management 'management'
@@ -101,7 +104,7 @@ config management 'management'
 
 config signing 'signing'
 \toption required 'on'
-\tlist trusted_key 'prod1=AAAAC3NzaC1lZDI1NTE5AAAAIBase64='
+\tlist trusted_key 'prod1=AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE='
 \toption replay_window_seconds '120'
 
 config limits
@@ -122,7 +125,7 @@ const EXPECTED = {
   allowInsecure: false,
   log: { level: 'debug', format: 'json' },
   management: { prefixes: ['192.0.2.0/24', '2001:db8::/32'], antiLockout: true },
-  http: { enabled: false, listen: '[2001:db8::1]:6767', allowedSubjects: ['CN=orchestrator'] },
+  http: { enabled: false, listen: '[2001:db8::1]:6767', tlsCa: '/etc/openc2/ca.pem', allowedSubjects: ['CN=orchestrator'] },
   mqtt: {
     url: 'mqtts://broker.example.net:8883',
     topicPrefix: 'tenant/a',
@@ -132,7 +135,7 @@ const EXPECTED = {
     keepaliveSeconds: 45,
     sessionExpirySeconds: 0,
   },
-  signing: { required: true, trustedKeys: ['prod1=AAAAC3NzaC1lZDI1NTE5AAAAIBase64='], replayWindowSeconds: 120 },
+  signing: { required: true, trustedKeys: ['prod1=AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE='], replayWindowSeconds: 120 },
   limits: { maxMessageBytes: 65536 },
 };
 
@@ -252,4 +255,37 @@ start_service
     'close',
   ]);
   t.same(JSON.parse(readFileSync(json, 'utf8')), { interfaces: ['eth1', 'dev-wan'], allowInsecure: '1' });
+});
+
+t.test('hotplug reloads the service only for configured networks and devices', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'oc2-hotplug-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const calls = join(dir, 'calls');
+  const stub = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  };
+  // uci answers like `uci -q get openc2.main.network` does for a list: space separated.
+  stub('uci', 'case "$3" in openc2.main.network) echo "wan wan6" ;; openc2.main.interface) echo "eth1" ;; *) exit 1 ;; esac');
+  stub('logger', ':');
+  stub('init', `case "$1" in enabled) exit 0 ;; *) echo "$1" >> ${calls} ;; esac`);
+  const sh = which('busybox') ? ['busybox', 'sh'] : ['sh'];
+  const fire = (env: Record<string, string>) => {
+    rmSync(calls, { force: true });
+    const r = spawnSync(sh[0]!, [...sh.slice(1), join(files, 'openc2.hotplug')], {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:${process.env.PATH}`, OPENC2_INIT: join(dir, 'init'), ...env },
+    });
+    t.equal(r.status, 0, r.stderr);
+    try {
+      return readFileSync(calls, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  t.equal(fire({ ACTION: 'ifup', INTERFACE: 'wan', DEVICE: 'pppoe-wan' }), 'reload', 'wan up');
+  t.equal(fire({ ACTION: 'ifdown', INTERFACE: 'wan6' }), 'reload', 'wan6 down');
+  t.equal(fire({ ACTION: 'ifup', INTERFACE: 'lan' }), '', 'lan is not ours');
+  t.equal(fire({ ACTION: 'add', INTERFACE: 'eth1' }), 'reload', 'device eth1 re-created');
+  t.equal(fire({ ACTION: 'add', INTERFACE: 'wan' }), '', 'net events match devices, not networks');
+  t.equal(fire({ ACTION: 'ifup-failed', INTERFACE: 'wan' }), '', 'other actions ignored');
 });
