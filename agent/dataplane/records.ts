@@ -55,6 +55,8 @@ export function encodeRecords(entries: readonly MapEntry[], byRank: ReadonlyMap<
         if (e.ranks) {
           writeVerdict(buf, at + 48, e.ranks[0], byRank);
           writeVerdict(buf, at + 60, e.ranks[1], byRank);
+          buf.writeUInt32LE(e.shapes?.[0] ?? 0, at + 72);
+          buf.writeUInt32LE(e.shapes?.[1] ?? 0, at + 76);
         }
         break;
       case 'tuple': {
@@ -89,6 +91,8 @@ export function encodeRecords(entries: readonly MapEntry[], byRank: ReadonlyMap<
         buf[at + 1] = OP_UPSERT;
         buf[at + 3] = e.hook;
         buf.writeUInt32LE(e.count, at + 4);
+        buf.writeUInt32LE(e.wildSrc, at + 48);
+        buf.writeUInt32LE(e.wildDst, at + 52);
         break;
     }
   });

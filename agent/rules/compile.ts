@@ -45,6 +45,8 @@ export interface LpmEntry {
   readonly length: number;
   /** Best rank per hook [ingress, egress]; undefined: delete the entry. */
   readonly ranks?: readonly [number, number];
+  /** Per hook: bit i = tuple shape i has a key whose prefix on this side contains the entry. */
+  readonly shapes?: readonly [number, number];
 }
 
 export interface TupleEntry {
@@ -80,6 +82,9 @@ export interface ShapeCountEntry {
   readonly family: Family;
   readonly hook: 0 | 1;
   readonly count: number;
+  /** Bit i: shape i has no source (destination) prefix, so it is a candidate for every address. */
+  readonly wildSrc: number;
+  readonly wildDst: number;
 }
 
 export type MapEntry = LpmEntry | TupleEntry | ShapeEntry | ShapeCountEntry;
@@ -154,8 +159,19 @@ interface LpmNode {
   readonly lastHex: string;
   /** Ranks of the rules stored at exactly this prefix, per hook. */
   readonly own: [number[], number[]];
-  val: [number, number];
+  /** Shapes with a tuple key at exactly this prefix, per hook (bits; never cleared in place). */
+  readonly ownShapes: [number, number];
+  /** Resolved: best rank per hook, then shape bits per hook, over self and ancestors. */
+  val: LpmVal;
 }
+
+type LpmVal = [number, number, number, number];
+const NO_VAL: LpmVal = [RANK_NONE, RANK_NONE, 0, 0];
+
+function resolve(n: LpmNode, up: LpmVal): LpmVal {
+  return [Math.min(minOf(n.own[0]), up[0]), Math.min(minOf(n.own[1]), up[1]), (n.ownShapes[0] | up[2]) >>> 0, (n.ownShapes[1] | up[3]) >>> 0];
+}
+const sameVal = (a: LpmVal, b: LpmVal): boolean => a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
 
 const minOf = (xs: readonly number[]): number => (xs.length === 0 ? RANK_NONE : Math.min(...xs));
 
@@ -173,22 +189,26 @@ class LpmTable {
     const sortKey = h + String(p.length).padStart(3, '0');
     let n = this.nodes.get(sortKey);
     if (!n && create) {
-      n = { address, length: p.length, sortKey, lastHex: hex(masked(p.address, p.length, true)), own: [[], []], val: [RANK_NONE, RANK_NONE] };
+      n = { address, length: p.length, sortKey, lastHex: hex(masked(p.address, p.length, true)), own: [[], []], ownShapes: [0, 0], val: NO_VAL };
       this.nodes.set(sortKey, n);
     }
     return n;
   }
 
   /** Adds ranks without computing values (bulk build; finish with resolveAll()). */
-  addBulk(p: Prefix, ranks: readonly (number | undefined)[]): void {
+  addBulk(p: Prefix, ranks: readonly (number | undefined)[], shapes?: readonly [number, number]): void {
     const n = this.node(p, true)!;
     for (const h of [0, 1] as const) if (ranks[h] !== undefined) n.own[h].push(ranks[h]!);
+    if (shapes) {
+      n.ownShapes[0] = (n.ownShapes[0] | shapes[0]) >>> 0;
+      n.ownShapes[1] = (n.ownShapes[1] | shapes[1]) >>> 0;
+    }
   }
 
   /** Sorts and pre-resolves every entry: value = best rank over ancestors and self. */
   resolveAll(): void {
     this.sorted = [...this.nodes.values()].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-    this.walk(0, this.sorted.length, undefined, [RANK_NONE, RANK_NONE], undefined);
+    this.walk(0, this.sorted.length, undefined, NO_VAL, undefined);
   }
 
   private index(sortKey: string): number {
@@ -217,16 +237,15 @@ class LpmTable {
   }
 
   /** Recomputes values of sorted[from, to) under a base value; collects changed nodes. */
-  private walk(from: number, to: number, root: LpmNode | undefined, base: [number, number], changed: Set<LpmNode> | undefined): void {
+  private walk(from: number, to: number, root: LpmNode | undefined, base: LpmVal, changed: Set<LpmNode> | undefined): void {
     const stack: LpmNode[] = [];
     for (let i = from; i < to; i++) {
       const n = this.sorted[i]!;
       while (stack.length > 0 && !this.isInside(stack[stack.length - 1]!, n)) stack.pop();
       const up = stack.length > 0 ? stack[stack.length - 1]!.val : root ? root.val : base;
-      const v0 = Math.min(minOf(n.own[0]), up[0]);
-      const v1 = Math.min(minOf(n.own[1]), up[1]);
-      if (v0 !== n.val[0] || v1 !== n.val[1]) {
-        n.val = [v0, v1];
+      const v = resolve(n, up);
+      if (!sameVal(v, n.val)) {
+        n.val = v;
         changed?.add(n);
       }
       stack.push(n);
@@ -234,16 +253,16 @@ class LpmTable {
   }
 
   /** Value of the nearest stored ancestor of a prefix (strictly shorter). */
-  private parentVal(p: Prefix): [number, number] {
+  private parentVal(p: Prefix): LpmVal {
     for (let len = p.length - 1; len >= 0; len--) {
       const n = this.node({ family: p.family, address: p.address, length: len }, false);
       if (n) return n.val;
     }
-    return [RANK_NONE, RANK_NONE];
+    return NO_VAL;
   }
 
-  /** Adds a rule's ranks at a prefix; returns the entries that change. */
-  add(p: Prefix, ranks: readonly (number | undefined)[], out: MapEntry[]): void {
+  /** Adds a rule's ranks (or tuple shape bits) at a prefix; returns the entries that change. */
+  add(p: Prefix, ranks: readonly (number | undefined)[], out: MapEntry[], shapes?: readonly [number, number]): void {
     let n = this.node(p, false);
     const changed = new Set<LpmNode>();
     if (!n) {
@@ -253,10 +272,13 @@ class LpmTable {
       changed.add(n);
     }
     for (const h of [0, 1] as const) if (ranks[h] !== undefined) n.own[h].push(ranks[h]!);
+    if (shapes) {
+      n.ownShapes[0] = (n.ownShapes[0] | shapes[0]) >>> 0;
+      n.ownShapes[1] = (n.ownShapes[1] | shapes[1]) >>> 0;
+    }
     const i = this.index(n.sortKey);
-    const up = this.parentVal(p);
-    const v: [number, number] = [Math.min(minOf(n.own[0]), up[0]), Math.min(minOf(n.own[1]), up[1])];
-    if (v[0] !== n.val[0] || v[1] !== n.val[1]) {
+    const v = resolve(n, this.parentVal(p));
+    if (!sameVal(v, n.val)) {
       n.val = v;
       changed.add(n);
     }
@@ -278,14 +300,14 @@ class LpmTable {
     const end = this.subtreeEnd(i);
     const up = this.parentVal(p);
     const changed = new Set<LpmNode>();
-    if (n.own[0].length === 0 && n.own[1].length === 0) {
+    if (n.own[0].length === 0 && n.own[1].length === 0 && n.ownShapes[0] === 0 && n.ownShapes[1] === 0) {
       this.nodes.delete(n.sortKey);
       this.sorted.splice(i, 1);
       out.push({ kind: 'lpm', family: this.family, side: this.side, address: n.address, length: n.length });
       this.walk(i, end - 1, undefined, up, changed);
     } else {
-      const v: [number, number] = [Math.min(minOf(n.own[0]), up[0]), Math.min(minOf(n.own[1]), up[1])];
-      if (v[0] !== n.val[0] || v[1] !== n.val[1]) {
+      const v = resolve(n, up);
+      if (!sameVal(v, n.val)) {
         n.val = v;
         changed.add(n);
       }
@@ -295,7 +317,7 @@ class LpmTable {
   }
 
   entry(n: LpmNode): LpmEntry {
-    return { kind: 'lpm', family: this.family, side: this.side, address: n.address, length: n.length, ranks: [n.val[0], n.val[1]] };
+    return { kind: 'lpm', family: this.family, side: this.side, address: n.address, length: n.length, ranks: [n.val[0], n.val[1]], shapes: [n.val[2], n.val[3]] };
   }
 }
 
@@ -452,7 +474,6 @@ export class RuleSet {
         }
       }
     }
-    for (const t of set.lpm.values()) t.resolveAll();
     for (const s of set.shapes.values()) set.shapeLists.get(`${s.hook}/${s.family}`)!.push(s);
     for (const [k, list] of set.shapeLists) {
       if (list.length > MAX_SHAPES)
@@ -460,8 +481,40 @@ export class RuleSet {
       list.sort((a, b) => a.best - b.best);
       list.forEach((s, i) => (s.index = i));
     }
-    for (const p of pending) set.addTuple(p.rr.rule.match.family, p.hook, set.shapes.get(p.sig)!, p.term, p.rr.rank, undefined);
+    for (const p of pending) {
+      const shape = set.shapes.get(p.sig)!;
+      set.addTuple(p.rr.rule.match.family, p.hook, shape, p.term, p.rr.rank, undefined);
+      set.markPrefixes(p.rr.rule.match.family, p.hook, shape, p.term, undefined);
+    }
+    for (const t of set.lpm.values()) t.resolveAll();
     return set;
+  }
+
+  /**
+   * Records in the LPM tables that the tuple key's prefixes may match this
+   * shape, so the kernel probes the shape only for packets inside them. Bits
+   * are never cleared in place (a stale bit costs one lookup, not a verdict).
+   */
+  private markPrefixes(family: Family, hook: 0 | 1, shape: Shape, t: Term & { kind: 'tuple' }, out: MapEntry[] | undefined): void {
+    const bit = (1 << shape.index) >>> 0;
+    const bits: [number, number] = hook === 0 ? [bit, 0] : [0, bit];
+    for (const [side, prefix] of [['src', t.src], ['dst', t.dst]] as const) {
+      if (!prefix || prefix.length === 0) continue;
+      const table = this.lpm.get(`${family}${side}`)!;
+      if (out) table.add(prefix, [], out, bits);
+      else table.addBulk(prefix, [], bits);
+    }
+  }
+
+  private shapeCount(family: Family, hook: 0 | 1): ShapeCountEntry {
+    const list = this.shapeLists.get(`${hook}/${family}`)!;
+    let wildSrc = 0;
+    let wildDst = 0;
+    for (const s of list) {
+      if (s.srcLength === 0) wildSrc = (wildSrc | (1 << s.index)) >>> 0;
+      if (s.dstLength === 0) wildDst = (wildDst | (1 << s.index)) >>> 0;
+    }
+    return { kind: 'shape-count', family, hook, count: list.length, wildSrc, wildDst };
   }
 
   private shapeSig(family: Family, hook: 0 | 1, t: Term & { kind: 'tuple' }): string {
@@ -532,7 +585,7 @@ export class RuleSet {
     for (const list of this.shapeLists.values()) {
       for (const s of list) out.push(shapeEntry(s));
       const first = list[0];
-      if (first) out.push({ kind: 'shape-count', family: first.family, hook: first.hook, count: list.length });
+      if (first) out.push(this.shapeCount(first.family, first.hook));
     }
     for (const t of this.lpm.values()) for (const n of t.sorted) out.push(t.entry(n));
     for (const n of this.tuples.values()) out.push(tupleEntry(n, minOf(n.ranks)));
@@ -595,7 +648,7 @@ export class RuleSet {
           shape.best = rank;
           list.push(shape);
           this.shapes.set(sig, shape);
-          out.push(shapeEntry(shape), { kind: 'shape-count', family: shape.family, hook, count: list.length });
+          out.push(shapeEntry(shape), this.shapeCount(shape.family, hook));
         } else if (rank < shape.best) {
           shape.best = rank;
           out.push(shapeEntry(shape));
@@ -607,7 +660,12 @@ export class RuleSet {
         const ranks = [hooks.includes(0) ? rank : undefined, hooks.includes(1) ? rank : undefined];
         this.lpm.get(`${rule.match.family}${term.side}`)!.add(term.prefix, ranks, out);
       } else {
-        for (const hook of hooks) this.addTuple(rule.match.family, hook, this.shapes.get(this.shapeSig(rule.match.family, hook, term))!, term, rank, out);
+        for (const hook of hooks) {
+          const shape = this.shapes.get(this.shapeSig(rule.match.family, hook, term))!;
+          this.addTuple(rule.match.family, hook, shape, term, rank, out);
+          // After the key: a packet sees the new rule only once key and bits are in.
+          this.markPrefixes(rule.match.family, hook, shape, term, out);
+        }
       }
     }
     return { entries: out, slot };

@@ -21,7 +21,22 @@ pub struct Verdict {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LpmVal {
     pub hook: [Verdict; 2],
+    /// Per hook: bit i = tuple shape i has a key whose prefix on this side contains the entry.
+    pub shapes: [u32; 2],
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShapeSet {
+    pub count: u32,
+    pub wild_src: u32,
+    pub wild_dst: u32,
+    pub pad: u32,
+}
+
+pub const MGMT_V4: u32 = 1 << 0;
+pub const MGMT_V6: u32 = 1 << 1;
+pub const MGMT_PORTS: u32 = 1 << 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -59,13 +74,15 @@ pub struct Counter {
 // could leak into (every byte is a named field), as aya::Pod requires.
 unsafe impl Pod for Verdict {}
 unsafe impl Pod for LpmVal {}
+unsafe impl Pod for ShapeSet {}
 unsafe impl Pod for Tup4Key {}
 unsafe impl Pod for Tup6Key {}
 unsafe impl Pod for Shape {}
 unsafe impl Pod for Counter {}
 
 const _: () = assert!(size_of::<Verdict>() == 12);
-const _: () = assert!(size_of::<LpmVal>() == 24);
+const _: () = assert!(size_of::<LpmVal>() == 32);
+const _: () = assert!(size_of::<ShapeSet>() == 16);
 const _: () = assert!(size_of::<Tup4Key>() == 16);
 const _: () = assert!(size_of::<Tup6Key>() == 40);
 const _: () = assert!(size_of::<Shape>() == 44);
@@ -75,7 +92,8 @@ const _: () = assert!(size_of::<Counter>() == 16);
 pub mod names {
     pub const GEN: &str = "pf_gen";
     pub const SHAPES: &str = "pf_shapes";
-    pub const NSHAPE: &str = "pf_nshape";
+    pub const SHAPE_SET: &str = "pf_sset";
+    pub const CONF: &str = "pf_conf";
     pub const COUNTERS: &str = "pf_cnt";
     pub const MGMT4: &str = "pf_m4";
     pub const MGMT6: &str = "pf_m6";

@@ -26,7 +26,7 @@ use aya::{
 use thiserror::Error;
 
 use crate::{
-    abi::{self, Counter, LpmVal, MAX_SHAPES, MAX_SLOTS, Shape, Tup4Key, Tup6Key, Verdict, names},
+    abi::{self, Counter, LpmVal, MAX_SHAPES, MAX_SLOTS, Shape, ShapeSet, Tup4Key, Tup6Key, Verdict, names},
     objects,
     records::{self, Record, RecordError},
 };
@@ -132,7 +132,8 @@ pub struct Kernel {
     active: Array<MapData, u32>,
     gens: [Generation; 2],
     shapes: Array<MapData, Shape>,
-    nshape: Array<MapData, u32>,
+    shape_sets: Array<MapData, ShapeSet>,
+    conf: Array<MapData, u32>,
     counters: PerCpuArray<MapData, Counter>,
     mgmt4: LpmTrie<MapData, [u8; 4], u8>,
     mgmt6: LpmTrie<MapData, [u8; 16], u8>,
@@ -218,7 +219,8 @@ impl Kernel {
             active: take(&mut xdp, names::GEN)?,
             gens,
             shapes: take(&mut xdp, names::SHAPES)?,
-            nshape: take(&mut xdp, names::NSHAPE)?,
+            shape_sets: take(&mut xdp, names::SHAPE_SET)?,
+            conf: take(&mut xdp, names::CONF)?,
             counters: take(&mut xdp, names::COUNTERS)?,
             mgmt4: take(&mut xdp, names::MGMT4)?,
             mgmt6: take(&mut xdp, names::MGMT6)?,
@@ -337,7 +339,7 @@ impl Kernel {
         for hook in 0..2u32 {
             for fam in 0..2u32 {
                 let set = (g * 2 + hook) * 2 + fam;
-                self.nshape.set(set, 0, 0).map_err(map_err(names::NSHAPE, "clear"))?;
+                self.shape_sets.set(set, ShapeSet::default(), 0).map_err(map_err(names::SHAPE_SET, "clear"))?;
             }
         }
         let maps = &mut self.gens[g as usize];
@@ -409,9 +411,9 @@ impl Kernel {
                     let at = g * 4 * MAX_SHAPES + index;
                     self.shapes.set(at, shape, 0).map_err(map_err(names::SHAPES, "update"))?;
                 }
-                Record::ShapeCount { hook, v6, count } => {
-                    let set = (g * 2 + u32::from(*hook)) * 2 + u32::from(*v6);
-                    self.nshape.set(set, count, 0).map_err(map_err(names::NSHAPE, "update"))?;
+                Record::ShapeCount { hook, v6, set } => {
+                    let at = (g * 2 + u32::from(*hook)) * 2 + u32::from(*v6);
+                    self.shape_sets.set(at, set, 0).map_err(map_err(names::SHAPE_SET, "update"))?;
                 }
             }
         }
@@ -472,6 +474,13 @@ impl Kernel {
         for p in &want_ports {
             self.mgmt_port.insert(p, 1, 0).map_err(map_err(names::MGMT_PORT, "update"))?;
         }
+        // The program skips an anti-lockout map whose bit is clear: widen the
+        // bits before stale entries go, narrow them after.
+        let want = u32::from(!want4.is_empty()) * abi::MGMT_V4
+            | u32::from(!want6.is_empty()) * abi::MGMT_V6
+            | u32::from(!want_ports.is_empty()) * abi::MGMT_PORTS;
+        let had = self.conf.get(&0, 0).map_err(map_err(names::CONF, "read"))?;
+        self.conf.set(0, had | want, 0).map_err(map_err(names::CONF, "update"))?;
         let stale4: Vec<_> = self.mgmt4.keys().filter_map(Result::ok).filter(|k| !want4.contains(&(k.prefix_len(), k.data()))).collect();
         for k in stale4 {
             ignore_missing(self.mgmt4.remove(&k)).map_err(map_err(names::MGMT4, "delete"))?;
@@ -484,6 +493,7 @@ impl Kernel {
         for p in stale_ports {
             ignore_missing(self.mgmt_port.remove(&p)).map_err(map_err(names::MGMT_PORT, "delete"))?;
         }
+        self.conf.set(0, want, 0).map_err(map_err(names::CONF, "update"))?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! them): fixed 96-byte records, little-endian header, keys as the kernel wants them.
 use thiserror::Error;
 
-use crate::abi::{LpmVal, Shape, Verdict};
+use crate::abi::{LpmVal, Shape, ShapeSet, Verdict};
 
 pub const RECORD_LEN: usize = 96;
 
@@ -21,8 +21,8 @@ pub enum Record {
     Tuple { v6: bool, key: [u8; 40], value: Option<Verdict> },
     /// `index` within one generation: (hook * 2 + fam) * MAX_SHAPES + i.
     Shape { index: u32, shape: Shape },
-    /// Count of shapes in use for (hook, fam) of the generation.
-    ShapeCount { hook: u8, v6: bool, count: u32 },
+    /// Shapes in use for (hook, fam) of the generation, and which are wildcard per side.
+    ShapeCount { hook: u8, v6: bool, set: ShapeSet },
 }
 
 const KIND_LPM: u8 = 1;
@@ -72,7 +72,10 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
                     }
                     let mut addr = [0u8; 16];
                     addr.copy_from_slice(&key[..16]);
-                    let value = upsert.then(|| LpmVal { hook: [verdict(&val[0..12]), verdict(&val[12..24])] });
+                    let value = upsert.then(|| LpmVal {
+                        hook: [verdict(&val[0..12]), verdict(&val[12..24])],
+                        shapes: [u32_le(val, 24), u32_le(val, 28)],
+                    });
                     Ok(Record::Lpm { v6, dst: side == 1, prefix_len: n, addr, value })
                 }
                 KIND_TUPLE => {
@@ -100,7 +103,8 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
                     if n > crate::abi::MAX_SHAPES || side > 1 {
                         return Err(bad("shape count or hook out of range"));
                     }
-                    Ok(Record::ShapeCount { hook: side, v6, count: n })
+                    let set = ShapeSet { count: n, wild_src: u32_le(val, 0), wild_dst: u32_le(val, 4), pad: 0 };
+                    Ok(Record::ShapeCount { hook: side, v6, set })
                 }
                 _ => Err(bad("unknown record kind")),
             }

@@ -68,9 +68,14 @@ struct pf_lpm6_key {
 	__u8 addr[16];
 };
 
-/* LPM value: best rule per hook among every rule whose prefix contains the entry. */
+/* LPM value, per hook: the best address-only rule whose prefix contains the
+ * entry, and the tuple shapes (bit i = shape i of this hook and family) that
+ * hold a key whose prefix on this side contains the entry. The program probes
+ * only shapes named by both sides (or wildcard on a side, pf_shape_set), so a
+ * packet far from every rule's addresses costs no hash lookup at all. */
 struct pf_lpm_val {
 	struct pf_verdict hook[2];
+	__u32 shapes[2];
 };
 
 /* Tuple-space keys: the packet's fields ANDed with the shape's masks, plus hook
@@ -112,9 +117,27 @@ struct pf_shape {
 	__u32 dst_mask[4];
 };
 
+/* The shapes of one (generation, hook, family): how many, and which of them
+ * have no prefix on a side (those are candidates whatever that side's LPM says). */
+struct pf_shape_set {
+	__u32 count;
+	__u32 wild_src; /* bit i: shape i has source prefix length 0 */
+	__u32 wild_dst;
+	__u32 pad;
+};
+
 /* pf_shapes index: ((gen * 2 + hook) * 2 + fam) * PF_MAX_SHAPES + i.
- * pf_nshape index: (gen * 2 + hook) * 2 + fam, value: shapes in use. */
+ * pf_sset index: (gen * 2 + hook) * 2 + fam. */
 #define PF_SHAPE_SET(gen, hook, fam) ((((gen) * 2 + (hook)) * 2) + (fam))
+
+/* pf_conf (array[1]): which anti-lockout maps hold entries, so a box without
+ * management access configured pays no lookup for it. Written by the loader. */
+#define PF_MGMT_V4 (1u << 0)
+#define PF_MGMT_V6 (1u << 1)
+#define PF_MGMT_PORTS (1u << 2)
+struct pf_conf {
+	__u32 mgmt; /* PF_MGMT_* */
+};
 
 /* Per-CPU counters, one per slot. */
 struct pf_counter {

@@ -77,9 +77,18 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 8);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct pf_shape_set);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} pf_nshape SEC(".maps");
+} pf_sset SEC(".maps");
+
+/* Which anti-lockout maps are in use (struct pf_conf), key 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pf_conf);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_conf SEC(".maps");
 
 /* Per-rule counters by slot (PF_SLOT_* in pf_abi.h). */
 struct {
@@ -233,9 +242,9 @@ static __always_inline void pf_take(struct pf_verdict *best, const struct pf_ver
 		*best = *v;
 }
 
-static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook)
+static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook, __u32 in_use)
 {
-	if (p->fam == PF_FAM_V4) {
+	if (p->fam == PF_FAM_V4 && (in_use & PF_MGMT_V4)) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
 		__builtin_memcpy(k.addr, p->src, 4);
 		if (bpf_map_lookup_elem(&pf_m4, &k))
@@ -243,7 +252,7 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook)
 		__builtin_memcpy(k.addr, p->dst, 4);
 		if (bpf_map_lookup_elem(&pf_m4, &k))
 			return 1;
-	} else {
+	} else if (p->fam == PF_FAM_V6 && (in_use & PF_MGMT_V6)) {
 		struct pf_lpm6_key k = {.prefixlen = 128};
 		__builtin_memcpy(k.addr, p->src, 16);
 		if (bpf_map_lookup_elem(&pf_m6, &k))
@@ -252,7 +261,7 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook)
 		if (bpf_map_lookup_elem(&pf_m6, &k))
 			return 1;
 	}
-	if (p->proto == IPPROTO_TCP && p->has_ports) {
+	if ((in_use & PF_MGMT_PORTS) && p->proto == IPPROTO_TCP && p->has_ports) {
 		/* The agent's listeners: local port is the destination coming in, the source going out. */
 		__be16 port = hook == PF_HOOK_INGRESS ? p->dport : p->sport;
 		if (bpf_map_lookup_elem(&pf_mport, &port))
@@ -262,7 +271,7 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook)
 }
 
 static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u32 hook,
-					  struct pf_verdict *best)
+					  struct pf_verdict *best, __u32 *src_shapes, __u32 *dst_shapes)
 {
 	struct pf_lpm_val *s, *d;
 
@@ -283,9 +292,13 @@ static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u
 	if (hook == PF_HOOK_INGRESS) {
 		pf_take(best, s ? &s->hook[PF_HOOK_INGRESS] : 0);
 		pf_take(best, d ? &d->hook[PF_HOOK_INGRESS] : 0);
+		*src_shapes = s ? s->shapes[PF_HOOK_INGRESS] : 0;
+		*dst_shapes = d ? d->shapes[PF_HOOK_INGRESS] : 0;
 	} else {
 		pf_take(best, s ? &s->hook[PF_HOOK_EGRESS] : 0);
 		pf_take(best, d ? &d->hook[PF_HOOK_EGRESS] : 0);
+		*src_shapes = s ? s->shapes[PF_HOOK_EGRESS] : 0;
+		*dst_shapes = d ? d->shapes[PF_HOOK_EGRESS] : 0;
 	}
 }
 
@@ -295,6 +308,9 @@ static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u
 struct pf_scratch {
 	struct pf_pkt pkt;
 	struct pf_verdict best;
+	__u32 src_shapes; /* shapes the source address can match (LPM value) */
+	__u32 dst_shapes;
+	__u32 cand;       /* shapes to probe */
 };
 
 struct {
@@ -304,13 +320,20 @@ struct {
 	__type(value, struct pf_scratch);
 } pf_scratch SEC(".maps");
 
-/* Tuple-space search: one masked lookup per shape, skipping shapes whose best
- * rank cannot beat what is already found (shapes are sorted by best rank when a
- * generation is built, so later shapes are usually skipped). `continue`, not
- * `break`: a shape appended in place may be out of order. */
+/* Tuple-space search: one masked lookup per candidate shape. Candidates are
+ * the shapes both address sides allow (the LPM values name the shapes whose
+ * keys contain the address; shapes without a prefix on a side always qualify),
+ * minus those whose best rank cannot beat what is already found. Shapes are
+ * sorted by best rank when a generation is built; `continue`, not `break`: a
+ * shape appended in place may be out of order. */
 #define PF_TUPLE_LOOKUP(KEYTYPE, WORDS, MAP0, MAP1)                                          \
-	for (__u32 i = 0; i < PF_MAX_SHAPES && i < n; i++) {                                  \
-		__u32 idx = set * PF_MAX_SHAPES + i;                                          \
+	for (__u32 i = 0; i < PF_MAX_SHAPES; i++) {                                           \
+		if (!cand)                                                                    \
+			break;                                                                \
+		if (!(cand & (1u << i)))                                                      \
+			continue;                                                             \
+		cand &= ~(1u << i);                                                           \
+		__u32 idx = base + i;                                                         \
 		struct pf_shape *sh = bpf_map_lookup_elem(&pf_shapes, &idx);                  \
 		if (!sh || sh->best >= best->rank || (sh->needs_ports && !p->has_ports))       \
 			continue;                                                             \
@@ -339,9 +362,8 @@ __attribute__((noinline)) int pf_tuples(__u32 hook, __u32 gen)
 		return 0;
 	struct pf_pkt *p = &s->pkt;
 	struct pf_verdict *best = &s->best;
-	__u32 set = PF_SHAPE_SET(gen & 1, hook & 1, p->fam & 1);
-	__u32 *np = bpf_map_lookup_elem(&pf_nshape, &set);
-	__u32 n = np ? *np : 0;
+	__u32 cand = s->cand;
+	__u32 base = PF_SHAPE_SET(gen & 1, hook & 1, p->fam & 1) * PF_MAX_SHAPES;
 
 	if (p->fam == PF_FAM_V4) {
 		PF_TUPLE_LOOKUP(struct pf_tup4_key, 1, pf_t4_0, pf_t4_1)
@@ -377,13 +399,20 @@ static __always_inline int pf_decide(void *data, void *end, __u32 hook, __u64 le
 	best->action = PF_ACT_ALLOW;
 	if (pf_parse(data, end, p) < 0)
 		return PF_ACT_ALLOW;
-	if (pf_management(p, hook)) {
+	struct pf_conf *conf = bpf_map_lookup_elem(&pf_conf, &zero);
+	__u32 mgmt = conf ? conf->mgmt : 0;
+	if (mgmt && pf_management(p, hook, mgmt)) {
 		best->slot = PF_SLOT_MGMT;
 	} else {
 		__u32 *g = bpf_map_lookup_elem(&pf_gen, &zero);
 		__u32 gen = g && *g ? 1 : 0;
-		pf_lpm_lookup(p, gen, hook, best);
-		pf_tuples(hook, gen);
+		pf_lpm_lookup(p, gen, hook, best, &s->src_shapes, &s->dst_shapes);
+		__u32 set = PF_SHAPE_SET(gen, hook & 1, p->fam & 1);
+		struct pf_shape_set *ss = bpf_map_lookup_elem(&pf_sset, &set);
+		s->cand = ss ? (s->src_shapes | ss->wild_src) & (s->dst_shapes | ss->wild_dst) : 0;
+		/* Nothing to probe: skip the call (a miss far from every rule ends here). */
+		if (s->cand)
+			pf_tuples(hook, gen);
 	}
 	pf_count(best->slot, len);
 	return best->action;
