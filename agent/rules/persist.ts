@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import type { Prefix, Rule, RuleMatch } from './model.js';
 import { formatPrefix, parsePrefix } from './prefix.js';
@@ -79,41 +80,46 @@ export class RuleFile {
     return this.#lines;
   }
 
-  /** Reads snapshot then journal. A missing directory or file is an empty rule set. */
+  /**
+   * Reads snapshot then journal, a line at a time so that 100k rules never sit in memory
+   * as one text. A missing directory or file is an empty rule set.
+   */
   async load(): Promise<LoadedRules> {
     const records = new Map<number, RuleRecord>();
     let nextNumber = 1;
-    const snapshot = await readText(join(this.#dir, SNAPSHOT));
-    if (snapshot !== undefined) {
-      const lines = snapshot.split('\n').filter((l) => l !== '');
-      const header = JSON.parse(lines[0] ?? '{}') as { format?: number; nextNumber?: number };
-      if (header.format !== FORMAT) throw new Error(`${join(this.#dir, SNAPSHOT)}: unknown format ${header.format}`);
-      nextNumber = header.nextNumber ?? 1;
-      for (const line of lines.slice(1)) {
-        const record = decodeRecord(JSON.parse(line));
-        records.set(record.rule.number, record);
+    const snapshot = join(this.#dir, SNAPSHOT);
+    let header = true;
+    for await (const line of readLines(snapshot)) {
+      if (header) {
+        const head = JSON.parse(line) as { format?: number; nextNumber?: number };
+        if (head.format !== FORMAT) throw new Error(`${snapshot}: unknown format ${head.format}`);
+        nextNumber = head.nextNumber ?? 1;
+        header = false;
+        continue;
       }
+      const record = decodeRecord(JSON.parse(line));
+      records.set(record.rule.number, record);
     }
-    const journal = await readText(join(this.#dir, JOURNAL));
-    if (journal !== undefined) {
-      const lines = journal.split('\n');
-      lines.forEach((line, i) => {
-        if (line === '') return;
-        let entry: { op: string; number?: number; rule?: unknown };
-        try {
-          entry = JSON.parse(line);
-        } catch (err) {
-          // Only the last line can be torn by a crash mid-append; anything earlier is corruption.
-          if (i >= lines.length - 2) return;
-          throw new Error(`${join(this.#dir, JOURNAL)} line ${i + 1}: ${(err as Error).message}`);
-        }
-        if (entry.op === 'add') {
-          const record = decodeRecord(entry.rule!);
-          records.set(record.rule.number, record);
-          // A number stays used after its rule is deleted: numbers are never reused (PF 2.1.3 insert_rule: immutable).
-          nextNumber = Math.max(nextNumber, record.rule.number + 1);
-        } else records.delete(entry.number!);
-      });
+    const journal = join(this.#dir, JOURNAL);
+    let torn: string | undefined;
+    let lineNumber = 0;
+    for await (const line of readLines(journal)) {
+      lineNumber++;
+      // Only the last line can be torn by a crash mid-append; a bad line followed by more is corruption.
+      if (torn !== undefined) throw new Error(`${journal} line ${lineNumber - 1}: ${torn}`);
+      let entry: { op: string; number?: number; rule?: unknown };
+      try {
+        entry = JSON.parse(line);
+      } catch (err) {
+        torn = (err as Error).message;
+        continue;
+      }
+      if (entry.op === 'add') {
+        const record = decodeRecord(entry.rule!);
+        records.set(record.rule.number, record);
+        // A number stays used after its rule is deleted: numbers are never reused (PF 2.1.3 insert_rule: immutable).
+        nextNumber = Math.max(nextNumber, record.rule.number + 1);
+      } else records.delete(entry.number!);
     }
     for (const number of records.keys()) nextNumber = Math.max(nextNumber, number + 1);
     return { records, nextNumber };
@@ -196,12 +202,30 @@ export class RuleFile {
   }
 }
 
-async function readText(path: string): Promise<string | undefined> {
+/** The non-empty lines of a file, read in 1 MiB slices; none when the file does not exist. */
+async function* readLines(path: string): AsyncGenerator<string> {
+  let handle: FileHandle;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
+  }
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      const lines = (rest + decoder.write(buffer.subarray(0, bytesRead))).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line !== '') yield line;
+    }
+    rest += decoder.end();
+    if (rest !== '') yield rest;
+  } finally {
+    await handle.close();
   }
 }
 

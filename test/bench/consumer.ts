@@ -68,8 +68,7 @@ async function run(consumer: ConsumerService, frames: readonly Uint8Array[], tag
 
 const show = (r: Rate) => `${r.wall.toFixed(0)}/s wall, ${r.cpu.toFixed(0)}/s per CPU second`;
 
-async function withConsumer<T>(use: (consumer: ConsumerService, dataplane: SimDataplane) => Promise<T>): Promise<T> {
-  const root = await mkdtemp(join(tmpdir(), 'openc2-bench-consumer-'));
+async function withConsumer<T>(root: string, use: (consumer: ConsumerService, dataplane: SimDataplane) => Promise<T>): Promise<T> {
   const dataplane = new SimDataplane();
   const config = { deviceId: 'bench', profiles: ['pf', 'slpf'], stateDir: join(root, 'state'), runDir: join(root, 'run') } as AgentConfig;
   const consumer = await startConsumer({ config, dataplane, logger: createLogger({ level: 'warn', format: 'text' }) });
@@ -77,13 +76,12 @@ async function withConsumer<T>(use: (consumer: ConsumerService, dataplane: SimDa
     return await use(consumer, dataplane);
   } finally {
     await consumer.close();
-    await rm(root, { recursive: true, force: true });
   }
 }
 
 /** Throughput: allow/deny then delete of the same rules, non-persistent (run dir) and persistent (fdatasync journal). */
-async function throughput(): Promise<void> {
-  await withConsumer(async (consumer, dataplane) => {
+async function throughput(root: string): Promise<void> {
+  await withConsumer(root, async (consumer, dataplane) => {
     for (const persistent of [false, true]) {
       const offset = persistent ? BATCH : 0;
       const adds = await run(consumer, Array.from({ length: BATCH }, (_, i) => ruleCommand(offset + i, persistent)), `add-${persistent}`);
@@ -94,19 +92,21 @@ async function throughput(): Promise<void> {
   });
 }
 
-/** Memory (in the bundled child): RSS with RULES persistent rules, then the rate of changes at that size. */
-async function memory(): Promise<void> {
-  await withConsumer(async (consumer, dataplane) => {
-    const gc = (globalThis as { gc?: () => void }).gc!;
-    gc();
+function memoryLine(what: string, base: NodeJS.MemoryUsage): string {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  gc();
+  const now = process.memoryUsage();
+  return `${what}: RSS ${mb(now.rss)} MB (${mb(base.rss)} MB before), heap used ${mb(now.heapUsed)} of ${mb(now.heapTotal)} MB (${((now.heapUsed - base.heapUsed) / RULES).toFixed(0)} bytes/rule)`;
+}
+
+/** In the bundled child: load RULES persistent rules by command, then the rate of changes at that size. */
+async function load(root: string): Promise<void> {
+  await withConsumer(root, async (consumer, dataplane) => {
+    (globalThis as { gc?: () => void }).gc!();
     const base = process.memoryUsage();
-    const load = await run(consumer, Array.from({ length: RULES }, (_, i) => ruleCommand(2 * BATCH + i, true)), 'load');
-    gc();
-    await new Promise((r) => setTimeout(r, 500));
-    gc();
-    const loaded = process.memoryUsage();
-    out(`${dataplane.rules.length} rules loaded at ${show(load)}`);
-    out(`RSS ${mb(loaded.rss)} MB with ${RULES} rules (${mb(base.rss)} MB before), heap used ${mb(loaded.heapUsed)} of ${mb(loaded.heapTotal)} MB (${((loaded.heapUsed - base.heapUsed) / RULES).toFixed(0)} bytes/rule), external ${mb(loaded.external)} MB; node flags: ${process.execArgv.join(' ')}`);
+    const rate = await run(consumer, Array.from({ length: RULES }, (_, i) => ruleCommand(2 * BATCH + i, true)), 'load');
+    out(`${dataplane.rules.length} rules loaded by command at ${show(rate)}`);
+    out(memoryLine(`after loading ${RULES} rules by command`, base));
     const adds = await run(consumer, Array.from({ length: 2000 }, (_, i) => ruleCommand(3 * BATCH + RULES + i, true)), 'add-at-size');
     const last = dataplane.rules.slice(-2000).map((r) => r.number);
     const deletes = await run(consumer, last.map(deleteCommand), 'del-at-size');
@@ -114,19 +114,35 @@ async function memory(): Promise<void> {
   });
 }
 
-if (process.argv.includes('--memory')) {
-  await memory();
-} else {
-  await throughput();
-  const dir = await mkdtemp(join(tmpdir(), 'openc2-bench-bundle-'));
+/** In a second bundled child: an agent restart that restores the RULES rules from disk (a router after reboot). */
+async function restore(root: string): Promise<void> {
+  (globalThis as { gc?: () => void }).gc!();
+  const base = process.memoryUsage();
+  const started = performance.now();
+  await withConsumer(root, async (_consumer, dataplane) => {
+    const seconds = (performance.now() - started) / 1000;
+    out(`${dataplane.rules.length} rules restored in ${seconds.toFixed(2)} s`);
+    out(memoryLine(`after restoring ${RULES} rules`, base));
+  });
+}
+
+const mode = process.argv[2];
+if (mode === '--load') await load(process.argv[3]!);
+else if (mode === '--restore') await restore(process.argv[3]!);
+else {
+  const root = await mkdtemp(join(tmpdir(), 'openc2-bench-consumer-'));
   try {
-    const bundle = join(dir, 'consumer-bench.mjs');
+    await throughput(join(root, 'throughput'));
+    const bundle = join(root, 'consumer-bench.mjs');
     // Imported here so the bundle itself does not pull esbuild in.
     const { build } = await import('esbuild');
     await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'warning' });
-    const child = spawnSync(process.execPath, ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), bundle, '--memory'], { stdio: 'inherit' });
-    if (child.status !== 0) throw new Error(`memory run failed: ${child.status}`);
+    const flags = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+    for (const step of ['--load', '--restore']) {
+      const child = spawnSync(process.execPath, [...flags, bundle, step, join(root, 'memory')], { stdio: 'inherit' });
+      if (child.status !== 0) throw new Error(`${step} run failed: ${child.status}`);
+    }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true });
   }
 }

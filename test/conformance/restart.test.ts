@@ -74,3 +74,11 @@ t.test('after close the consumer answers 503 and changes nothing', async (t) => 
   t.equal(response?.status, 503);
   t.same(agent.dataplane.rules, []);
 });
+
+t.test('a bad journal line followed by more lines is corruption: the consumer refuses to start rather than drop rules', async (t) => {
+  const agent = await startAgent(t.teardown);
+  await agent.send({ action: 'deny', target: { ipv4_net: '192.0.2.0/24' } });
+  await agent.consumer.close();
+  await appendFile(join(agent.stateDir, 'rules.journal'), 'garbage\n{"op":"del","number":1}\n');
+  await t.rejects(agent.restart(), { message: /rules.journal line 2: .*not valid JSON/ });
+});
