@@ -82,5 +82,4 @@ export const LS_TYPES: TypeTable = {
   },
   String: { base: 'String' },
   Boolean: { base: 'Boolean' },
-  'Specifier-Strings': { base: 'ArrayOf', items: 'String', min: 1, max: 10 },
 };
