@@ -42,6 +42,7 @@ function requestedOf(raw: unknown): ResponseType {
   return value === 'none' || value === 'ack' || value === 'status' ? value : 'complete';
 }
 
+/** What the dispatcher works with; built once by `startConsumer`. */
 export interface DispatcherOptions {
   readonly profiles: ReadonlyMap<string, CompiledProfile>;
   /** Every nsid the agent has code for, served or not. */

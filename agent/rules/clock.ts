@@ -10,6 +10,7 @@ export interface Clock {
 /** setTimeout caps delays at 2^31-1 ms (about 24.8 days); longer waits re-arm. */
 export const MAX_TIMER_DELAY = 0x7fffffff;
 
+/** Wall-clock time and unref'd Node timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   schedule: (fire, delay) => {

@@ -20,6 +20,7 @@ export interface RuleRecord {
   readonly commandId?: string;
 }
 
+/** One journal line: a rule added (whole) or deleted (by number). */
 export type JournalEntry = { readonly op: 'add'; readonly record: RuleRecord } | { readonly op: 'del'; readonly number: number };
 
 const SNAPSHOT = 'rules.jsonl';
@@ -48,6 +49,7 @@ export function encodeRecord(record: RuleRecord): Record<string, unknown> {
   return { ...record.rule, match: encodeMatch(record.rule.match), commandId: record.commandId };
 }
 
+/** Inverse of encodeRecord. */
 export function decodeRecord(json: unknown): RuleRecord {
   const raw = json as Record<string, unknown> & { commandId?: string; match: Record<string, unknown> };
   const { commandId, ...rule } = raw;
@@ -61,6 +63,7 @@ export interface LoadedRules {
   readonly nextNumber: number;
 }
 
+/** The snapshot and journal of one directory (stateDir or runDir). */
 export class RuleFile {
   readonly #dir: string;
   /** fdatasync each append: on for flash-backed state, off for tmpfs /run where a reboot erases the file anyway. */

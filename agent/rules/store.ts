@@ -11,6 +11,7 @@ import { Schedule } from './schedule.js';
 /** A rule as a command asks for it; the store gives the number. */
 export type NewRule = Omit<Rule, 'number'>;
 
+/** Where the store keeps and enforces rules. */
 export interface RuleStoreOptions {
   readonly dataplane: Dataplane;
   /** Persistent rules, on flash: they survive reboots. */

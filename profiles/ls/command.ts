@@ -9,6 +9,7 @@ import { LS_TYPES, TARGETS } from './types.js';
  * language types and the types of the profile it addresses. Handlers never re-check.
  */
 
+/** Response-Type (language spec 3.4.2.15). */
 export type ResponseType = 'none' | 'ack' | 'status' | 'complete';
 
 /** A command that passed validation: its pair in the profile's matrix and typed parts. */

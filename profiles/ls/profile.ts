@@ -29,6 +29,7 @@ export interface TargetType {
 /** What the consumer does for a pair. */
 export type PairHandler = 'rule' | 'delete-rule' | 'query-rule' | 'query-features';
 
+/** One (action, target) cell of a command matrix, with its column of the arguments matrix. */
 export interface Pair {
   readonly action: string;
   readonly target: TargetType;
@@ -54,6 +55,7 @@ export interface RuleFields {
   readonly insertRule?: number;
 }
 
+/** An actuator profile: pairs, types and argument handling. */
 export interface Profile {
   readonly nsid: 'pf' | 'slpf';
   readonly pairs: readonly Pair[];

@@ -11,6 +11,7 @@ import { invalid } from './status.js';
 /** `[id, name, type, multiplicity]` as in the property tables: `1` required, `0..1` optional. */
 export type Field = readonly [id: number, name: string, type: string, multiplicity: '1' | '0..1'];
 
+/** One type definition; `base` is the JADN base type. */
 export type TypeDef =
   /** Record and Map: an object with named fields; `minFields` for `{1..*}`; `nullIsAbsent` where a spec says null means "any". */
   | { readonly base: 'Record' | 'Map'; readonly fields: readonly Field[]; readonly minFields?: number; readonly nullIsAbsent?: boolean }
@@ -27,6 +28,7 @@ export type TypeDef =
   /** `Array /ipv4-net` and `/ipv6-net`: CIDR text, or `[address bytes, prefix]` from CBOR (DESIGN.md section 5). */
   | { readonly base: 'Net'; readonly family: Family };
 
+/** Types by name, as a JADN schema's `types`. */
 export type TypeTable = Readonly<Record<string, TypeDef>>;
 
 /** The validated value: the input with Net values turned into `Prefix`. */

@@ -3,6 +3,7 @@
  * raises. Code decides status in one table; callers branch on `code`, never on text.
  */
 
+/** The status codes of language spec 3.3.2.1 with their names. */
 export const STATUS_TEXT = {
   102: 'Processing',
   200: 'OK',
@@ -15,6 +16,7 @@ export const STATUS_TEXT = {
   503: 'Service Unavailable',
 } as const;
 
+/** A status code a response may carry. */
 export type StatusCode = keyof typeof STATUS_TEXT;
 
 /** Stable error codes, each with the status it answers with. */
@@ -36,6 +38,7 @@ export const ERROR_STATUS = {
   unavailable: 503,
 } as const satisfies Record<string, StatusCode>;
 
+/** Stable code of a CommandError. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** Why a command was not done; `message` becomes the response's status_text. */
