@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../rules/clock.js';
 import { RuleStore } from '../rules/store.js';
 import { Dispatcher } from './dispatch.js';
 
+/** An OpenC2 response (language spec 3.3.2); transports add the envelope. */
 export interface OpenC2Response {
   status: number;
   status_text?: string;
@@ -25,6 +26,7 @@ export interface RequestContext {
   readonly requestId?: string;
 }
 
+/** What transports call with each decoded command. */
 export interface CommandHandler {
   /** Returns undefined when no response is wanted (`response_requested: none`) or the command is for another actuator. */
   handle(command: unknown, context: RequestContext): Promise<OpenC2Response | undefined>;
@@ -36,6 +38,7 @@ export interface ConsumerService extends CommandHandler {
   close(): Promise<void>;
 }
 
+/** What `startConsumer` needs; main.ts passes config, dataplane and logger. */
 export interface ConsumerOptions {
   readonly config: import('../config/config.js').AgentConfig;
   readonly dataplane: import('../dataplane/dataplane.js').Dataplane;
