@@ -26,6 +26,7 @@ const HANDLERS: Record<PairHandler, Handler> = {
 function fromRuleError(err: RuleError, command: ParsedCommand): CommandError {
   const codes: Record<RuleErrorCode, ErrorCode> = {
     'number-in-use': command.profile.ruleNumberInUse,
+    'numbers-exhausted': 'internal',
     'unknown-rule': 'notRemoved',
     dataplane: 'internal',
     storage: 'internal',

@@ -8,6 +8,9 @@ import { PrecedenceList } from './precedence.js';
 import { shapeRule } from './rule-shape.js';
 import { Schedule } from './schedule.js';
 
+/** Largest rule number: the kernel keys rules by a 32-bit number. */
+export const MAX_RULE_NUMBER = 0xffffffff;
+
 /** A rule as a command asks for it; the store gives the number. */
 export type NewRule = Omit<Rule, 'number'>;
 
@@ -111,6 +114,8 @@ export class RuleStore {
       if (number === undefined) {
         while (this.#records.has(this.#nextNumber)) this.#nextNumber++;
         number = this.#nextNumber;
+        // Numbers only grow and Rule-ID is capped at 32 bits (DESIGN.md section 5); past that only insert_rule works.
+        if (number > MAX_RULE_NUMBER) throw new RuleError('numbers-exhausted', `no rule number left above ${MAX_RULE_NUMBER}: give one with insert_rule`);
       }
       const rule = shapeRule({ ...fields, number });
       const record: RuleRecord = options.commandId === undefined ? { rule } : { rule, commandId: options.commandId };

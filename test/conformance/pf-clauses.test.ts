@@ -177,3 +177,12 @@ t.test('clause 36: insert_rule assigns that number and its list position; a take
   t.same(taken, { status: 500, status_text: 'Rule number currently in use: 10' });
   t.equal(agent.dataplane.rules.length, 4, 'nothing added');
 });
+
+t.test('clause 36: after insert_rule takes the largest 32-bit number, new rules need insert_rule (500 says so)', async (t) => {
+  const agent = await startAgent(t.teardown);
+  t.equal((await agent.send({ action: 'deny', target: { ipv4_net: '192.0.2.0/24' }, args: { pf: { insert_rule: 0xffffffff } } }))?.status, 200);
+  const next = await agent.send({ action: 'deny', target: { ipv4_net: '198.51.100.0/24' } });
+  t.equal(next?.status, 500);
+  t.match(next?.status_text, /insert_rule/);
+  t.equal((await agent.send({ action: 'deny', target: { ipv4_net: '198.51.100.0/24' }, args: { pf: { insert_rule: 5 } } }))?.status, 200);
+});

@@ -1,3 +1,4 @@
+import { MAX_RULE_NUMBER } from '../../../agent/rules/store.js';
 import type { TargetType } from '../../ls/profile.js';
 
 /**
@@ -9,5 +10,5 @@ export const ruleNumber: TargetType = {
   name: 'rule_number',
   namespaced: true,
   type: 'Rule-ID',
-  types: { 'Rule-ID': { base: 'Integer', min: 0, max: 0xffffffff } },
+  types: { 'Rule-ID': { base: 'Integer', min: 0, max: MAX_RULE_NUMBER } },
 };
