@@ -5,6 +5,7 @@ use aya::Pod;
 pub const HOOK_EGRESS: u8 = 1;
 pub const MAX_SHAPES: u32 = 32;
 pub const MAX_SLOTS: u32 = 131_072;
+pub const MAX_ENTRIES: u32 = 262_144;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -98,14 +99,5 @@ pub mod names {
     pub const MGMT4: &str = "pf_m4";
     pub const MGMT6: &str = "pf_m6";
     pub const MGMT_PORT: &str = "pf_mport";
-
-    /// LPM trie of a family (4|6), side (s|d) and generation.
-    pub fn lpm(v6: bool, dst: bool, generation: u32) -> String {
-        format!("pf_{}{}_{}", if dst { 'd' } else { 's' }, if v6 { 6 } else { 4 }, generation)
-    }
-
-    /// Tuple hash of a family and generation.
-    pub fn tuples(v6: bool, generation: u32) -> String {
-        format!("pf_t{}_{}", if v6 { 6 } else { 4 }, generation)
-    }
+    // Rule maps (pf_s4 ... pf_t6): native/src/kernel.rs KINDS.
 }

@@ -6,13 +6,14 @@
 use std::{
     collections::HashSet,
     fs, io,
+    os::fd::AsFd,
     path::{Path, PathBuf},
 };
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{
-        Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues,
+        Array, ArrayOfMaps, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues,
         lpm_trie::Key,
     },
     programs::{
@@ -26,9 +27,10 @@ use aya::{
 use thiserror::Error;
 
 use crate::{
-    abi::{self, Counter, LpmVal, MAX_SHAPES, MAX_SLOTS, Shape, ShapeSet, Tup4Key, Tup6Key, Verdict, names},
+    abi::{self, Counter, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
     objects,
     records::{self, Record, RecordError},
+    sys,
 };
 
 /// bpffs magic (include/uapi/linux/magic.h BPF_FS_MAGIC).
@@ -112,16 +114,73 @@ pub struct Attachment {
     pub egress: String,
 }
 
-type Lpm4 = LpmTrie<MapData, [u8; 4], LpmVal>;
-type Lpm6 = LpmTrie<MapData, [u8; 16], LpmVal>;
+/// One kind of rule map: its outer (per-generation) map and the layout of
+/// the inner maps, which must match the template in pf_match.h.
+struct Kind {
+    outer: &'static str,
+    map_type: u32,
+    key_size: usize,
+    value_size: usize,
+}
 
-/// The rule maps of one generation.
-struct Generation {
-    /// [src, dst]
-    lpm4: [Lpm4; 2],
-    lpm6: [Lpm6; 2],
-    tup4: HashMap<MapData, Tup4Key, Verdict>,
-    tup6: HashMap<MapData, Tup6Key, Verdict>,
+// include/uapi/linux/bpf.h: BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_F_NO_PREALLOC.
+const MAP_HASH: u32 = 1;
+const MAP_LPM: u32 = 11;
+const NO_PREALLOC: u32 = 1;
+
+/// Index in KINDS: LPM s4, d4, s6, d6, then tuples t4, t6.
+const KINDS: [Kind; 6] = [
+    Kind { outer: "pf_s4", map_type: MAP_LPM, key_size: 8, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_d4", map_type: MAP_LPM, key_size: 8, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_s6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_d6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_t4", map_type: MAP_HASH, key_size: 16, value_size: size_of::<Verdict>() },
+    Kind { outer: "pf_t6", map_type: MAP_HASH, key_size: 40, value_size: size_of::<Verdict>() },
+];
+
+const fn lpm_kind(v6: bool, dst: bool) -> usize {
+    (v6 as usize) * 2 + dst as usize
+}
+const fn tuple_kind(v6: bool) -> usize {
+    4 + v6 as usize
+}
+
+/// A fresh, empty inner map of a kind.
+fn create_inner(kind: &Kind) -> Result<MapData, KernelError> {
+    let def = aya_obj::Map::new_from_params(kind.map_type, kind.key_size as u32, kind.value_size as u32, MAX_ENTRIES, NO_PREALLOC);
+    MapData::create(def, kind.outer, None).map_err(map_err(kind.outer, "create"))
+}
+
+fn put_verdict(out: &mut Vec<u8>, v: &Verdict) {
+    out.extend_from_slice(&v.rank.to_ne_bytes());
+    out.extend_from_slice(&v.slot.to_ne_bytes());
+    out.extend_from_slice(&[v.action, v.drop, v.flags, 0]);
+}
+
+/// Key and value bytes of a rule record as the kernel map wants them, with
+/// the map kind; None for shape records (they go to arrays).
+fn entry_bytes(r: &Record, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Option<(usize, bool)> {
+    match r {
+        Record::Lpm { v6, dst, prefix_len, addr, value: v } => {
+            key.extend_from_slice(&prefix_len.to_ne_bytes());
+            key.extend_from_slice(&addr[..if *v6 { 16 } else { 4 }]);
+            if let Some(v) = v {
+                put_verdict(value, &v.hook[0]);
+                put_verdict(value, &v.hook[1]);
+                value.extend_from_slice(&v.shapes[0].to_ne_bytes());
+                value.extend_from_slice(&v.shapes[1].to_ne_bytes());
+            }
+            Some((lpm_kind(*v6, *dst), v.is_some()))
+        }
+        Record::Tuple { v6, key: k, value: v } => {
+            key.extend_from_slice(&k[..KINDS[tuple_kind(*v6)].key_size]);
+            if let Some(v) = v {
+                put_verdict(value, v);
+            }
+            Some((tuple_kind(*v6), v.is_some()))
+        }
+        Record::Shape { .. } | Record::ShapeCount { .. } => None,
+    }
 }
 
 /// One opened instance: both programs loaded, the pinned maps in hand.
@@ -130,8 +189,11 @@ pub struct Kernel {
     xdp: Ebpf,
     tc: Ebpf,
     active: Array<MapData, u32>,
-    gens: [Generation; 2],
-    shapes: Array<MapData, Shape>,
+    /// Outer maps, by KINDS index.
+    outer: Vec<ArrayOfMaps<MapData, MapData>>,
+    /// Inner maps per generation, by KINDS index.
+    gens: [Vec<MapData>; 2],
+    shapes: Array<MapData, abi::Shape>,
     shape_sets: Array<MapData, ShapeSet>,
     conf: Array<MapData, u32>,
     counters: PerCpuArray<MapData, Counter>,
@@ -206,17 +268,28 @@ impl Kernel {
         let p: &mut SchedClassifier = program(&mut tc, "tc_egress")?;
         p.load().map_err(|source| KernelError::Program { program: "tc_egress", op: "load", interface: None, source })?;
 
-        let mut generation = |g: u32| -> Result<Generation, KernelError> {
-            Ok(Generation {
-                lpm4: [take(&mut xdp, &names::lpm(false, false, g))?, take(&mut xdp, &names::lpm(false, true, g))?],
-                lpm6: [take(&mut xdp, &names::lpm(true, false, g))?, take(&mut xdp, &names::lpm(true, true, g))?],
-                tup4: take(&mut xdp, &names::tuples(false, g))?,
-                tup6: take(&mut xdp, &names::tuples(true, g))?,
-            })
-        };
-        let gens = [generation(0)?, generation(1)?];
+        // Each outer slot holds a map from the start (empty on a fresh instance;
+        // a restarted agent takes over what the pins hold).
+        let mut outer = Vec::with_capacity(KINDS.len());
+        let mut gens: [Vec<MapData>; 2] = [Vec::new(), Vec::new()];
+        for kind in &KINDS {
+            let mut o: ArrayOfMaps<MapData, MapData> = take(&mut xdp, kind.outer)?;
+            for (g, inner) in gens.iter_mut().enumerate() {
+                let m = match o.get(&(g as u32), 0) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        let m = create_inner(kind)?;
+                        o.set(g as u32, &m, 0).map_err(map_err(kind.outer, "fill slot"))?;
+                        m
+                    }
+                };
+                inner.push(m);
+            }
+            outer.push(o);
+        }
         Ok(Self {
             active: take(&mut xdp, names::GEN)?,
+            outer,
             gens,
             shapes: take(&mut xdp, names::SHAPES)?,
             shape_sets: take(&mut xdp, names::SHAPE_SET)?,
@@ -318,12 +391,45 @@ impl Kernel {
     }
 
     /// Builds the inactive generation from `buf` and switches to it with one
-    /// update of pf_gen. Returns the new active generation.
+    /// update of pf_gen. Returns the new active generation. The rule maps are
+    /// created fresh and written in batches; the ones they replace are freed by
+    /// the kernel once no outer slot refers to them.
     pub fn replace(&mut self, buf: &[u8]) -> Result<u32, KernelError> {
         let recs = records::decode(buf)?;
         let next = 1 - self.active_generation()?;
-        self.clear_generation(next)?;
-        self.apply(next, &recs)?;
+        let fresh = KINDS.iter().map(create_inner).collect::<Result<Vec<_>, _>>()?;
+        let mut keys: [Vec<u8>; 6] = Default::default();
+        let mut values: [Vec<u8>; 6] = Default::default();
+        let mut shape_recs = Vec::new();
+        for r in &recs {
+            let (mut k, mut v) = (Vec::new(), Vec::new());
+            match entry_bytes(r, &mut k, &mut v) {
+                // A delete in an empty map has nothing to do.
+                Some((kind, true)) => {
+                    keys[kind].extend_from_slice(&k);
+                    values[kind].extend_from_slice(&v);
+                }
+                Some((_, false)) => {}
+                None => shape_recs.push(r),
+            }
+        }
+        for (i, kind) in KINDS.iter().enumerate() {
+            sys::update_all(fresh[i].fd().as_fd(), &keys[i], kind.key_size, &values[i], kind.value_size)
+                .map_err(|e| map_err(kind.outer, "update")(MapError::IoError(e)))?;
+        }
+        for hook in 0..2u32 {
+            for fam in 0..2u32 {
+                let set = (next * 2 + hook) * 2 + fam;
+                self.shape_sets.set(set, ShapeSet::default(), 0).map_err(map_err(names::SHAPE_SET, "clear"))?;
+            }
+        }
+        for r in shape_recs {
+            self.apply_shape(next, r)?;
+        }
+        for (i, kind) in KINDS.iter().enumerate() {
+            self.outer[i].set(next, &fresh[i], 0).map_err(map_err(kind.outer, "fill slot"))?;
+        }
+        self.gens[next as usize] = fresh;
         self.active.set(0, next, 0).map_err(map_err(names::GEN, "switch"))?;
         Ok(next)
     }
@@ -332,92 +438,36 @@ impl Kernel {
     pub fn update(&mut self, buf: &[u8]) -> Result<(), KernelError> {
         let recs = records::decode(buf)?;
         let g = self.active_generation()?;
-        self.apply(g, &recs)
-    }
-
-    fn clear_generation(&mut self, g: u32) -> Result<(), KernelError> {
-        for hook in 0..2u32 {
-            for fam in 0..2u32 {
-                let set = (g * 2 + hook) * 2 + fam;
-                self.shape_sets.set(set, ShapeSet::default(), 0).map_err(map_err(names::SHAPE_SET, "clear"))?;
+        for r in &recs {
+            let (mut k, mut v) = (Vec::new(), Vec::new());
+            match entry_bytes(r, &mut k, &mut v) {
+                Some((kind, upsert)) => {
+                    let fd = self.gens[g as usize][kind].fd().as_fd();
+                    let name = KINDS[kind].outer;
+                    if upsert {
+                        sys::update(fd, &k, &v).map_err(|e| map_err(name, "update")(MapError::IoError(e)))?;
+                    } else {
+                        sys::delete(fd, &k).map_err(|e| map_err(name, "delete")(MapError::IoError(e)))?;
+                    }
+                }
+                None => self.apply_shape(g, r)?,
             }
-        }
-        let maps = &mut self.gens[g as usize];
-        for (side, dst) in [(0, false), (1, true)] {
-            let name = names::lpm(false, dst, g);
-            let keys: Vec<Key<[u8; 4]>> = maps.lpm4[side].keys().collect::<Result<_, _>>().map_err(map_err(&name, "list"))?;
-            for k in keys {
-                maps.lpm4[side].remove(&k).map_err(map_err(&name, "delete"))?;
-            }
-            let name = names::lpm(true, dst, g);
-            let keys: Vec<Key<[u8; 16]>> = maps.lpm6[side].keys().collect::<Result<_, _>>().map_err(map_err(&name, "list"))?;
-            for k in keys {
-                maps.lpm6[side].remove(&k).map_err(map_err(&name, "delete"))?;
-            }
-        }
-        let name = names::tuples(false, g);
-        let keys: Vec<Tup4Key> = maps.tup4.keys().collect::<Result<_, _>>().map_err(map_err(&name, "list"))?;
-        for k in keys {
-            maps.tup4.remove(&k).map_err(map_err(&name, "delete"))?;
-        }
-        let name = names::tuples(true, g);
-        let keys: Vec<Tup6Key> = maps.tup6.keys().collect::<Result<_, _>>().map_err(map_err(&name, "list"))?;
-        for k in keys {
-            maps.tup6.remove(&k).map_err(map_err(&name, "delete"))?;
         }
         Ok(())
     }
 
-    fn apply(&mut self, g: u32, recs: &[Record]) -> Result<(), KernelError> {
-        let maps = &mut self.gens[g as usize];
-        for r in recs {
-            match r {
-                Record::Lpm { v6: false, dst, prefix_len, addr, value } => {
-                    let map = &mut maps.lpm4[*dst as usize];
-                    let key = Key::new(*prefix_len, [addr[0], addr[1], addr[2], addr[3]]);
-                    let name = || names::lpm(false, *dst, g);
-                    match value {
-                        Some(v) => map.insert(&key, v, 0).map_err(map_err(name(), "update"))?,
-                        None => ignore_missing(map.remove(&key)).map_err(map_err(name(), "delete"))?,
-                    }
-                }
-                Record::Lpm { v6: true, dst, prefix_len, addr, value } => {
-                    let map = &mut maps.lpm6[*dst as usize];
-                    let key = Key::new(*prefix_len, *addr);
-                    let name = || names::lpm(true, *dst, g);
-                    match value {
-                        Some(v) => map.insert(&key, v, 0).map_err(map_err(name(), "update"))?,
-                        None => ignore_missing(map.remove(&key)).map_err(map_err(name(), "delete"))?,
-                    }
-                }
-                Record::Tuple { v6: false, key, value } => {
-                    let mut k = Tup4Key::default();
-                    k.bytes.copy_from_slice(&key[..16]);
-                    let name = || names::tuples(false, g);
-                    match value {
-                        Some(v) => maps.tup4.insert(k, v, 0).map_err(map_err(name(), "update"))?,
-                        None => ignore_missing(maps.tup4.remove(&k)).map_err(map_err(name(), "delete"))?,
-                    }
-                }
-                Record::Tuple { v6: true, key, value } => {
-                    let k = Tup6Key { bytes: *key };
-                    let name = || names::tuples(true, g);
-                    match value {
-                        Some(v) => maps.tup6.insert(k, v, 0).map_err(map_err(name(), "update"))?,
-                        None => ignore_missing(maps.tup6.remove(&k)).map_err(map_err(name(), "delete"))?,
-                    }
-                }
-                Record::Shape { index, shape } => {
-                    let at = g * 4 * MAX_SHAPES + index;
-                    self.shapes.set(at, shape, 0).map_err(map_err(names::SHAPES, "update"))?;
-                }
-                Record::ShapeCount { hook, v6, set } => {
-                    let at = (g * 2 + u32::from(*hook)) * 2 + u32::from(*v6);
-                    self.shape_sets.set(at, set, 0).map_err(map_err(names::SHAPE_SET, "update"))?;
-                }
+    fn apply_shape(&mut self, g: u32, r: &Record) -> Result<(), KernelError> {
+        match r {
+            Record::Shape { index, shape } => {
+                let at = g * 4 * MAX_SHAPES + index;
+                self.shapes.set(at, shape, 0).map_err(map_err(names::SHAPES, "update"))
             }
+            Record::ShapeCount { hook, v6, set } => {
+                let at = (g * 2 + u32::from(*hook)) * 2 + u32::from(*v6);
+                self.shape_sets.set(at, set, 0).map_err(map_err(names::SHAPE_SET, "update"))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Packets and bytes of a counter slot, summed over CPUs.

@@ -7,6 +7,7 @@ mod kernel;
 mod objects;
 mod probe;
 mod records;
+mod sys;
 
 use std::{
     path::PathBuf,

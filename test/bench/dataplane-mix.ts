@@ -23,7 +23,43 @@ export function prefix(family: Family, length: number): Prefix {
   return { family, address, length };
 }
 
-/** The old mix: half address-only prefixes, half 5-tuples with port ranges. */
+/** What realisticMix() builds, for the benchmark's output and native/README.md. */
+export const REALISTIC_MIX =
+  '70% address-only (either; 80% hosts /32|/128, 20% nets /16-/31|/48-/127), 30% connection rules ' +
+  '(tcp 70%/udp 30%; one prefix side: 60% dst host, 40% src /24|/64; dst port: 90% one port, 10% a range ' +
+  'from {1024-65535, 6000-6063, 8000-8099, 33434-33523}); 70% IPv4, direction both';
+
+const RANGES = [
+  { low: 1024, high: 65535 },
+  { low: 6000, high: 6063 },
+  { low: 8000, high: 8099 },
+  { low: 33434, high: 33523 },
+];
+
+/**
+ * A rule set shaped like real firewalls: mostly address block lists; the
+ * connection rules mostly one service port on one host or from one network.
+ */
+export function realisticMix(n: number): Rule[] {
+  const rules: Rule[] = [];
+  for (let i = 0; i < n; i++) {
+    const family: Family = rnd() < 0.7 ? 4 : 6;
+    const base = { number: i + 1, drop: 'none' as const, direction: 'both' as const, priority: 1000, logged: false, stateful: false, persistent: false, source: 'pf' as const };
+    if (rnd() < 0.7) {
+      const host = family === 4 ? 32 : 128;
+      const net = family === 4 ? 16 + Math.floor(rnd() * 16) : 48 + Math.floor(rnd() * 80);
+      rules.push({ ...base, action: 'deny', match: { family, either: prefix(family, rnd() < 0.8 ? host : net) } });
+    } else {
+      const port = 1 + Math.floor(rnd() * 9999);
+      const dstPorts = rnd() < 0.9 ? { low: port, high: port } : RANGES[Math.floor(rnd() * RANGES.length)]!;
+      const side = rnd() < 0.6 ? { dst: prefix(family, family === 4 ? 32 : 128) } : { src: prefix(family, family === 4 ? 24 : 64) };
+      rules.push({ ...base, action: rnd() < 0.8 ? 'deny' : 'allow', match: { family, ...side, protocol: rnd() < 0.7 ? 6 : 17, dstPorts } });
+    }
+  }
+  return rules;
+}
+
+/** The earlier stress mix: half address-only prefixes, half 5-tuples, 30% of them with 1024-65535. */
 export function mix(n: number): Rule[] {
   const rules: Rule[] = [];
   for (let i = 0; i < n; i++) {

@@ -5,65 +5,15 @@
  * generation and to add one rule to 100k in place. Nothing is attached; the
  * instance's pins are removed at the end. Run: npm run bench:dataplane
  */
-import type { Family, Prefix, Rule } from '../../agent/rules/model.js';
+import type { Prefix, Rule } from '../../agent/rules/model.js';
 import { loadNative } from '../../agent/dataplane/binding.js';
 import { detachAll, openKernelDataplane } from '../../agent/dataplane/kernel.js';
-import { buildFrame, prng } from '../kernel/frames.js';
+import { buildFrame } from '../kernel/frames.js';
+import { REALISTIC_MIX, mix, realisticMix, v6 } from './dataplane-mix.js';
 
 const REPEAT = Number(process.env.OPENC2_BENCH_REPEAT ?? 200_000);
 const instance = `bench-${process.pid}`;
-const rnd = prng(42);
 const out = (line: string): boolean => process.stdout.write(line + '\n');
-
-/** Random address inside 198.51.100.0/24-ish space widened to a /8 so /8-/32 prefixes vary. */
-function v4(): Uint8Array {
-  return Uint8Array.from([198, Math.floor(rnd() * 256), Math.floor(rnd() * 256), Math.floor(rnd() * 256)]);
-}
-function v6(): Uint8Array {
-  const a = new Uint8Array(16);
-  a.set([0x20, 0x01, 0x0d, 0xb8]);
-  for (let i = 4; i < 16; i++) a[i] = Math.floor(rnd() * 256);
-  return a;
-}
-function prefix(family: Family, length: number): Prefix {
-  const address = family === 4 ? v4() : v6();
-  for (let i = 0; i < address.length; i++) {
-    const bits = length - i * 8;
-    address[i]! &= bits >= 8 ? 0xff : bits <= 0 ? 0 : (0xff << (8 - bits)) & 0xff;
-  }
-  return { family, address, length };
-}
-
-/** A realistic mix: half address-only prefixes (/8-/32, /32-/128), half 5-tuples with port ranges. */
-function mix(n: number): Rule[] {
-  const rules: Rule[] = [];
-  for (let i = 0; i < n; i++) {
-    const family: Family = rnd() < 0.7 ? 4 : 6;
-    const base = { number: i + 1, drop: 'none' as const, direction: 'both' as const, priority: 1000, logged: false, stateful: false, persistent: false, source: 'pf' as const };
-    if (rnd() < 0.5) {
-      const length = family === 4 ? 8 + Math.floor(rnd() * 25) : 32 + Math.floor(rnd() * 97);
-      // Mostly long prefixes (hosts, small nets), as block lists are.
-      const len = rnd() < 0.8 ? (family === 4 ? 32 : 128) : length;
-      rules.push({ ...base, action: 'deny', match: { family, either: prefix(family, Math.max(len, family === 4 ? 16 : 48)) } });
-    } else {
-      const dport = rnd() < 0.7 ? { low: 1 + Math.floor(rnd() * 9999), high: 0 } : { low: 1024, high: 65535 };
-      if (dport.high === 0) dport.high = dport.low;
-      rules.push({
-        ...base,
-        action: rnd() < 0.8 ? 'deny' : 'allow',
-        match: {
-          family,
-          ...(rnd() < 0.5 ? { src: prefix(family, family === 4 ? 24 : 64) } : {}),
-          dst: prefix(family, family === 4 ? (rnd() < 0.5 ? 24 : 32) : rnd() < 0.5 ? 64 : 128),
-          protocol: rnd() < 0.7 ? 6 : 17,
-          dstPorts: dport,
-        },
-      });
-    }
-  }
-  return rules;
-}
-
 const miss = buildFrame({ family: 4, src: Uint8Array.from([203, 0, 113, 7]), dst: Uint8Array.from([192, 0, 2, 9]), protocol: 6, srcPort: 40000, dstPort: 443 });
 
 /** A TCP packet to the rule's destination and port, from inside its source (hit). */
@@ -86,8 +36,9 @@ async function main(): Promise<void> {
   try {
     const empty = nat.baselineTestRun(miss, REPEAT);
     out(`empty XDP program: ${empty} ns/packet`);
+    out(`rule mix: ${REALISTIC_MIX}`);
     const costs = new Map<number, { hit: number; miss: number }>();
-    const all = mix(100_000);
+    const all = realisticMix(100_000);
     for (const n of [0, 1, 1000, 10_000, 100_000]) {
       const rules = all.slice(0, n);
       await dp.replace(rules);
@@ -115,7 +66,7 @@ async function main(): Promise<void> {
     // Add one rule to 100k in place, median of 21.
     const times: number[] = [];
     for (let i = 0; i < 21; i++) {
-      const r = mix(1)[0]!;
+      const r = realisticMix(1)[0]!;
       const rule = { ...r, number: 200_000 + i };
       const s = performance.now();
       await dp.insert(rule, all[50_000 + i]!.number);
@@ -123,6 +74,16 @@ async function main(): Promise<void> {
     }
     times.sort((a, b) => a - b);
     out(`add one rule to 100k in place: median ${times[10]!.toFixed(3)} ms, max ${times[20]!.toFixed(3)} ms (target <= 1 ms)`);
+
+    // The earlier, harsher mix: half connection rules, 30% of them 1024-65535 (6 port prefixes each).
+    const stress = mix(100_000);
+    t0 = performance.now();
+    await dp.replace(stress);
+    const loadMs = performance.now() - t0;
+    const target = [...stress].reverse().find((r) => r.match.dstPorts)!;
+    const h = dp.testRun('ingress', hitFrame(target), REPEAT).durationNs;
+    const m = dp.testRun('ingress', miss, REPEAT).durationNs;
+    out(`stress mix (50% connection rules, 15% with 1024-65535), 100k rules: hit ${h} ns/packet, miss ${m} ns/packet, load ${loadMs.toFixed(0)} ms`);
   } finally {
     await dp.close();
     await detachAll(instance);

@@ -28,40 +28,52 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pf_gen SEC(".maps");
 
-/* Address-only rules, per family, side and generation. LPM tries need
- * BPF_F_NO_PREALLOC (kernel lpm_trie.c refuses preallocation). */
-#define PF_LPM(name, keytype)                                   \
-	struct {                                                \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);            \
-		__uint(max_entries, PF_MAX_ENTRIES);            \
-		__uint(map_flags, BPF_F_NO_PREALLOC);           \
-		__type(key, keytype);                           \
-		__type(value, struct pf_lpm_val);               \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);            \
+/* Rule maps, per family and side: an array of two maps (index: generation)
+ * whose slots user space fills with freshly created maps. Building a
+ * generation never has to empty the old maps key by key: the loader creates
+ * new inner maps, fills them (batched), stores them in the inactive slot and
+ * switches pf_gen; the replaced maps are freed by the kernel when their last
+ * reference goes. Map-in-map lookups: kernel 4.12+. LPM tries need
+ * BPF_F_NO_PREALLOC (kernel lpm_trie.c refuses preallocation); inner maps
+ * must match the template (type, key/value size, flags). Inner sizes are
+ * given as numbers: clang emits the key/value types of an inner definition as
+ * BTF forward declarations, which aya cannot size. */
+#define PF_LPM(name, keytype)                                           \
+	struct {                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);               \
+		__uint(max_entries, 2);                                 \
+		__type(key, __u32);                                     \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                    \
+		__array(values, struct {                                \
+			__uint(type, BPF_MAP_TYPE_LPM_TRIE);            \
+			__uint(max_entries, PF_MAX_ENTRIES);            \
+			__uint(map_flags, BPF_F_NO_PREALLOC);           \
+			__uint(key_size, sizeof(keytype));              \
+			__uint(value_size, sizeof(struct pf_lpm_val));  \
+		});                                                     \
 	} name SEC(".maps")
-PF_LPM(pf_s4_0, struct pf_lpm4_key);
-PF_LPM(pf_s4_1, struct pf_lpm4_key);
-PF_LPM(pf_d4_0, struct pf_lpm4_key);
-PF_LPM(pf_d4_1, struct pf_lpm4_key);
-PF_LPM(pf_s6_0, struct pf_lpm6_key);
-PF_LPM(pf_s6_1, struct pf_lpm6_key);
-PF_LPM(pf_d6_0, struct pf_lpm6_key);
-PF_LPM(pf_d6_1, struct pf_lpm6_key);
+PF_LPM(pf_s4, struct pf_lpm4_key);
+PF_LPM(pf_d4, struct pf_lpm4_key);
+PF_LPM(pf_s6, struct pf_lpm6_key);
+PF_LPM(pf_d6, struct pf_lpm6_key);
 
-/* Tuple-space keys per family and generation; value: best rule for that key. */
-#define PF_TUP(name, keytype)                                   \
-	struct {                                                \
-		__uint(type, BPF_MAP_TYPE_HASH);                \
-		__uint(max_entries, PF_MAX_ENTRIES);            \
-		__uint(map_flags, BPF_F_NO_PREALLOC);           \
-		__type(key, keytype);                           \
-		__type(value, struct pf_verdict);               \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);            \
+/* Tuple-space keys per family (same two-slot scheme); value: best rule for that key. */
+#define PF_TUP(name, keytype)                                           \
+	struct {                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);               \
+		__uint(max_entries, 2);                                 \
+		__type(key, __u32);                                     \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                    \
+		__array(values, struct {                                \
+			__uint(type, BPF_MAP_TYPE_HASH);                \
+			__uint(max_entries, PF_MAX_ENTRIES);            \
+			__uint(map_flags, BPF_F_NO_PREALLOC);           \
+			__uint(key_size, sizeof(keytype));              \
+			__uint(value_size, sizeof(struct pf_verdict));  \
+		});                                                     \
 	} name SEC(".maps")
-PF_TUP(pf_t4_0, struct pf_tup4_key);
-PF_TUP(pf_t4_1, struct pf_tup4_key);
-PF_TUP(pf_t6_0, struct pf_tup6_key);
-PF_TUP(pf_t6_1, struct pf_tup6_key);
+PF_TUP(pf_t4, struct pf_tup4_key);
+PF_TUP(pf_t6, struct pf_tup6_key);
 
 /* Shapes of each (generation, hook, family), ordered by best rank at build time;
  * index and count: PF_SHAPE_SET in pf_abi.h. */
@@ -273,20 +285,29 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook, __u
 static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u32 hook,
 					  struct pf_verdict *best, __u32 *src_shapes, __u32 *dst_shapes)
 {
-	struct pf_lpm_val *s, *d;
+	struct pf_lpm_val *s = 0, *d = 0;
+	void *sm, *dm;
 
 	if (p->fam == PF_FAM_V4) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
+		sm = bpf_map_lookup_elem(&pf_s4, &gen);
+		dm = bpf_map_lookup_elem(&pf_d4, &gen);
 		__builtin_memcpy(k.addr, p->src, 4);
-		s = bpf_map_lookup_elem(gen ? (void *)&pf_s4_1 : (void *)&pf_s4_0, &k);
+		if (sm)
+			s = bpf_map_lookup_elem(sm, &k);
 		__builtin_memcpy(k.addr, p->dst, 4);
-		d = bpf_map_lookup_elem(gen ? (void *)&pf_d4_1 : (void *)&pf_d4_0, &k);
+		if (dm)
+			d = bpf_map_lookup_elem(dm, &k);
 	} else {
 		struct pf_lpm6_key k = {.prefixlen = 128};
+		sm = bpf_map_lookup_elem(&pf_s6, &gen);
+		dm = bpf_map_lookup_elem(&pf_d6, &gen);
 		__builtin_memcpy(k.addr, p->src, 16);
-		s = bpf_map_lookup_elem(gen ? (void *)&pf_s6_1 : (void *)&pf_s6_0, &k);
+		if (sm)
+			s = bpf_map_lookup_elem(sm, &k);
 		__builtin_memcpy(k.addr, p->dst, 16);
-		d = bpf_map_lookup_elem(gen ? (void *)&pf_d6_1 : (void *)&pf_d6_0, &k);
+		if (dm)
+			d = bpf_map_lookup_elem(dm, &k);
 	}
 	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
 	if (hook == PF_HOOK_INGRESS) {
@@ -326,7 +347,10 @@ struct {
  * minus those whose best rank cannot beat what is already found. Shapes are
  * sorted by best rank when a generation is built; `continue`, not `break`: a
  * shape appended in place may be out of order. */
-#define PF_TUPLE_LOOKUP(KEYTYPE, WORDS, MAP0, MAP1)                                          \
+#define PF_TUPLE_LOOKUP(KEYTYPE, WORDS, OUTER)                                          \
+	void *tmap = bpf_map_lookup_elem(&OUTER, &gen);                                      \
+	if (!tmap)                                                                            \
+		return 0;                                                                     \
 	for (__u32 i = 0; i < PF_MAX_SHAPES; i++) {                                           \
 		if (!cand)                                                                    \
 			break;                                                                \
@@ -348,7 +372,7 @@ struct {
 			k.src[w] = p->src[w] & sh->src_mask[w];                               \
 			k.dst[w] = p->dst[w] & sh->dst_mask[w];                               \
 		}                                                                             \
-		pf_take(best, bpf_map_lookup_elem(gen ? (void *)&MAP1 : (void *)&MAP0, &k));  \
+		pf_take(best, bpf_map_lookup_elem(tmap, &k));                                 \
 	}
 
 /* A global (non-static) function: the verifier checks it once on its own
@@ -363,12 +387,13 @@ __attribute__((noinline)) int pf_tuples(__u32 hook, __u32 gen)
 	struct pf_pkt *p = &s->pkt;
 	struct pf_verdict *best = &s->best;
 	__u32 cand = s->cand;
+	gen &= 1;
 	__u32 base = PF_SHAPE_SET(gen & 1, hook & 1, p->fam & 1) * PF_MAX_SHAPES;
 
 	if (p->fam == PF_FAM_V4) {
-		PF_TUPLE_LOOKUP(struct pf_tup4_key, 1, pf_t4_0, pf_t4_1)
+		PF_TUPLE_LOOKUP(struct pf_tup4_key, 1, pf_t4)
 	} else {
-		PF_TUPLE_LOOKUP(struct pf_tup6_key, 4, pf_t6_0, pf_t6_1)
+		PF_TUPLE_LOOKUP(struct pf_tup6_key, 4, pf_t6)
 	}
 	return 0;
 }

@@ -1,0 +1,11 @@
+import { RuleSet } from '../../agent/rules/compile.js';
+import { encodeRecords } from '../../agent/dataplane/records.js';
+import { mix } from './dataplane-mix.js';
+const rules = mix(100_000);
+let t = performance.now();
+const set = RuleSet.compile(rules);
+console.log('compile', performance.now() - t); t = performance.now();
+const e = set.entries();
+console.log('entries', performance.now() - t, e.length); t = performance.now();
+encodeRecords(e, set.byRank);
+console.log('encode', performance.now() - t);
