@@ -53,8 +53,9 @@ export function encodeRecord(record: RuleRecord): Record<string, unknown> {
 export function decodeRecord(json: unknown): RuleRecord {
   const raw = json as Record<string, unknown> & { commandId?: string; match: Record<string, unknown> };
   const { commandId, ...rule } = raw;
-  const record = { rule: shapeRule({ ...rule, match: decodeMatch(raw.match) } as unknown as Rule) };
-  return commandId === undefined ? record : { ...record, commandId };
+  const decoded = shapeRule({ ...rule, match: decodeMatch(raw.match) } as unknown as Rule);
+  // Plain literals: records built by spread land in dictionary mode (see rule-shape.ts).
+  return commandId === undefined ? { rule: decoded } : { rule: decoded, commandId };
 }
 
 /** What a directory held: its records and the next rule number it had seen. */
