@@ -4,8 +4,8 @@
 // Modules not built here are skipped with the command that builds them.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -95,4 +95,35 @@ for (const [platform, want] of Object.entries(PLATFORMS)) {
       if (want.libc === 'gnu') t.match(r.stdout, /version\(\) \d+\.\d+\.\d+/);
     });
   }
+}
+
+// End to end on ARM: the aarch64 offline bundle installs, and its agent, run by Node 20
+// for arm64 under qemu, finds the arm64 .node beside it and gets as far as the BPF probe
+// (qemu-user has no bpf() syscall, so the probe's refusal is the expected end).
+{
+  const rootfs = join(cache, 'rootfs-arm64-gnu');
+  const needs = ['openc2-agent.mjs', 'openc2-dataplane.linux-arm64-gnu.node'].filter((f) => !existsSync(join(root, 'dist', f)));
+  const skip = needs.length ? `not built: dist/${needs.join(', dist/')}` : !existsSync(join(rootfs, 'usr/local/bin/node')) ? 'no qemu root folder: run build/qemu-proof.sh linux-arm64-gnu once' : false;
+  t.test('aarch64 offline bundle: installed agent runs on arm64 Node and loads its .node', { skip }, async (t) => {
+    const work = mkdtempSync(join(tmpdir(), 'oc2-arm-e2e-'));
+    t.teardown(() => rmSync(work, { recursive: true, force: true }));
+    const made = spawnSync('node', [join(root, 'build/offline/make.mjs'), '--arch', 'aarch64', '--out', work], {
+      encoding: 'utf8',
+      env: { ...process.env, OPENC2_SIGNING_KEY: Buffer.alloc(32, 9).toString('base64') },
+    });
+    t.equal(made.status, 0, made.stderr);
+    const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+    const name = `openc2-agent-${version}-aarch64`;
+    t.equal(spawnSync('tar', ['-xzf', join(work, `${name}.tar.gz`), '-C', work]).status, 0);
+    const target = join(work, 'root');
+    const inst = spawnSync('sh', [join(work, name, 'install.sh'), '--key', join(work, 'release-signing.pem'), '--root', target, '--init', 'none'], { encoding: 'utf8' });
+    t.equal(inst.status, 0, inst.stderr);
+    const node = (args: string[]) =>
+      spawnSync('qemu-aarch64-static', ['-L', rootfs, join(rootfs, 'usr/local/bin/node'), join(target, 'usr/lib/openc2/openc2-agent.mjs'), ...args], { encoding: 'utf8', timeout: 120_000 });
+    t.equal(node(['version']).stdout.trim(), version, 'agent runs on arm64 Node');
+    const run = node(['run', '--config', join(target, 'etc/openc2/config.json'), '--state-dir', join(work, 'state'), '--run-dir', join(work, 'run')]);
+    t.not(run.status, 0, 'stops: no BPF under qemu-user');
+    t.notMatch(run.stderr + run.stdout, /not found for platform|cannot load .*\.node|not a native module/, 'the arm64 .node was found and loaded');
+    t.match(run.stderr + run.stdout, /BPF/, 'reached the kernel probe');
+  });
 }
