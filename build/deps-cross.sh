@@ -28,6 +28,8 @@ if [ -n "$need" ]; then
 fi
 
 if ! python3 -c 'import ziglang' 2>/dev/null || ! command -v cargo-zigbuild >/dev/null 2>&1; then
-  python3 -m pip install -q 'ziglang>=0.14' 'cargo-zigbuild>=0.19'
+  # Debian's own python3 is "externally managed" (PEP 668); a pyenv/venv python is not.
+  python3 -m pip install -q 'ziglang>=0.14' 'cargo-zigbuild>=0.19' 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages 'ziglang>=0.14' 'cargo-zigbuild>=0.19'
 fi
 echo "deps-cross: rustc $(/usr/bin/rustc -V | cut -d' ' -f2), zig $(python3 -m ziglang version), $(cargo-zigbuild --version)"
