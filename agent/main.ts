@@ -69,7 +69,7 @@ async function run(config: AgentConfig): Promise<void> {
     alertSinks.push(createHttpsSink({ url: config.alerts.url, certFile: config.alerts.tlsCert ?? config.mqtt.tlsCert, keyFile: config.alerts.tlsKey ?? config.mqtt.tlsKey, caFile: config.alerts.tlsCa, logger: logger.child({ component: 'alerts' }) }));
   }
   const alerts = startAlerts({ dir: join(config.stateDir, 'alerts'), deviceId: config.deviceId, maxQueued: config.alerts.queueSize, sinks: alertSinks, logger: logger.child({ component: 'alerts' }) });
-  const consumer = await startConsumer({ config, dataplane, logger });
+  const consumer = await startConsumer({ config, dataplane, logger, notify: (notification) => alerts.notify(notification) });
   const closers: (() => Promise<void>)[] = [];
   if (config.http.enabled) {
     const { host, port } = parseHostPort(config.http.listen)!;
@@ -90,7 +90,7 @@ async function run(config: AgentConfig): Promise<void> {
     closers.push(() => http.close());
   }
   if (mqtt) {
-    if (/^(mqtt|ws):/.test(config.mqtt.url!)) logger.warn('MQTT without TLS: commands and responses travel in plain text (MQTT transfer spec appendix B)');
+    if (config.mqtt.url!.startsWith('mqtt:')) logger.warn('MQTT without TLS: commands and responses travel in plain text (MQTT transfer spec appendix B)');
     mqtt.start(consumer);
     closers.push(() => mqtt.close());
   }
@@ -172,7 +172,10 @@ main(process.argv.slice(2)).then(
       console.error(`dataplane: ${err.message}`);
       process.exitCode = 1;
     } else {
-      console.error(err);
+      // Start-up failures (unusable state folder, corrupt rule file, port in use) are the
+      // operator's to fix: say what failed, without a stack trace unless debugging.
+      console.error(`openc2-agent: ${err instanceof Error ? err.message : String(err)}`);
+      if (process.env.OPENC2_LOG_LEVEL === 'debug') console.error(err);
       process.exitCode = 1;
     }
   },

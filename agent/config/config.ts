@@ -8,6 +8,7 @@ export interface AgentConfig {
   deviceId: string;
   dataplane: 'kernel' | 'sim';
   interfaces: string[];
+  namedGroups: string[];
   instance: string;
   stateDir: string;
   runDir: string;

@@ -24,6 +24,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'deviceId', type: 'string', default: 'openc2-agent', doc: 'Device identifier: MQTT topic oc2/cmd/device/<id>, `to` checks, alerts.' },
   { key: 'dataplane', type: 'string', choices: ['kernel', 'sim'], default: 'kernel', doc: '`kernel` enforces with eBPF (needs root or CAP_BPF+CAP_NET_ADMIN); `sim` enforces nothing.' },
   { key: 'interfaces', type: 'list', default: [], doc: 'Interfaces to attach to (XDP ingress, TC egress), comma separated.' },
+  { key: 'namedGroups', type: 'list', default: [], doc: 'Groups this device belongs to: a command whose actuator specifier `named_group` names one of them is ours (PF 2.1.4).' },
   { key: 'instance', type: 'string', default: 'default', doc: 'Name of the pin folder /sys/fs/bpf/openc2/<instance>.' },
   { key: 'stateDir', type: 'path', default: '/var/lib/openc2', doc: 'Persistent state (persistent rules, alert queue), on flash.' },
   { key: 'runDir', type: 'path', default: '/run/openc2', doc: 'Volatile state (non-persistent rules), gone after reboot.' },

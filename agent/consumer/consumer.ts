@@ -47,6 +47,8 @@ export interface ConsumerOptions {
   readonly clock?: Clock;
   /** How actuator specifiers name this device beyond `config.deviceId` (PF 2.1.4). */
   readonly actuator?: { readonly hostname?: string; readonly namedGroups?: readonly string[] };
+  /** Sends a notification to the orchestrator (alerts); rule start/expiry events go here. */
+  readonly notify?: (notification: Record<string, unknown>) => void;
 }
 
 /** Every profile the agent has code for, by nsid; `config.profiles` picks the served ones. */
@@ -56,7 +58,7 @@ const PROFILES: Readonly<Record<string, Profile>> = { pf, slpf };
 export async function startConsumer(options: ConsumerOptions): Promise<ConsumerService> {
   const { config, dataplane, logger } = options;
   const clock = options.clock ?? systemClock;
-  const store = await RuleStore.open({ dataplane, stateDir: config.stateDir, runDir: config.runDir, logger: logger.child({ component: 'rules' }), clock });
+  const store = await RuleStore.open({ dataplane, stateDir: config.stateDir, runDir: config.runDir, logger: logger.child({ component: 'rules' }), clock, ...(options.notify && { onRuleEvent: (event) => options.notify!({ ...event }) }) });
   const profiles = new Map<string, CompiledProfile>(config.profiles.map((nsid) => [nsid, compileProfile(PROFILES[nsid]!)]));
   const dispatcher = new Dispatcher({
     profiles,
@@ -67,7 +69,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<ConsumerS
     identity: {
       deviceId: config.deviceId,
       hostname: options.actuator?.hostname ?? hostname(),
-      namedGroups: options.actuator?.namedGroups ?? [],
+      namedGroups: options.actuator?.namedGroups ?? config.namedGroups ?? [],
     },
   });
   return {

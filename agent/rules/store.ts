@@ -23,6 +23,14 @@ export interface RuleStoreOptions {
   readonly runDir: string;
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** Told when a scheduled start or stop time changes what is enforced (for alerts to the orchestrator). */
+  readonly onRuleEvent?: (event: RuleEvent) => void;
+}
+
+/** A change no command asked for at that moment: a rule's start_time or stop_time came. */
+export interface RuleEvent {
+  readonly event: 'rule_started' | 'rule_expired';
+  readonly rule: number;
 }
 
 /** Whether a rule is in force at `now`: started and not stopped. */
@@ -40,6 +48,7 @@ export class RuleStore {
   readonly #dataplane: Dataplane;
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #onRuleEvent: (event: RuleEvent) => void;
   readonly #files: { readonly persistent: RuleFile; readonly volatile: RuleFile };
   readonly #records = new Map<number, RuleRecord>();
   readonly #byCommand = new Map<string, number>();
@@ -54,6 +63,7 @@ export class RuleStore {
     this.#dataplane = options.dataplane;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
+    this.#onRuleEvent = options.onRuleEvent ?? (() => {});
     // /run is tmpfs: fdatasync there buys nothing, a reboot empties it by design.
     this.#files = { persistent: new RuleFile(options.stateDir, true), volatile: new RuleFile(options.runDir, false) };
     this.#schedule = new Schedule(this.#clock, (number) => void this.#exclusive(() => this.#due(number)).catch((err) => this.#logger.error('scheduled rule change failed', { rule: number, err })));
@@ -236,11 +246,13 @@ export class RuleStore {
     if (rule.stop !== undefined && rule.stop <= now) {
       await this.#forget(number);
       this.#logger.info('rule stopped', { rule: number });
+      this.#onRuleEvent({ event: 'rule_expired', rule: number });
       // A failed write only delays the deletion on disk: on restart the rule is expired anyway.
       void this.#file(rule).append({ op: 'del', number }).catch((err) => this.#logger.error('expired rule not saved', { rule: number, err }));
     } else if (inForce(rule, now) && !this.#enforced.has(rule)) {
       await this.#enforce(rule);
       this.#logger.info('rule started', { rule: number });
+      this.#onRuleEvent({ event: 'rule_started', rule: number });
     }
   }
 

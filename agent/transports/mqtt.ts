@@ -203,7 +203,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
 
   function healthNotification(state: LinkState): Record<string, unknown> {
     const health = { state, version: VERSION, uptime_s: Math.round((clock.now() - startedAt) / 1000), ...stats, ...options.health?.() };
-    return sealEnvelope('notification', { 'x-health': health }, { created: clock.now(), from: deviceId });
+    return sealEnvelope('notification', { event: 'health', ...health }, { created: clock.now(), from: deviceId });
   }
 
   const link = new MqttLink({

@@ -171,7 +171,7 @@ t.test('health: a notification at connect and on the interval, framed as msgType
   const health = p.received.filter((m) => m.message.headers.from === 'healthy');
   t.equal(health[0]!.topic, 'oc2/rsp');
   t.same(health[0]!.properties.userProperties, { msgType: 'ntf', encoding: 'json' });
-  t.match(health[1]!.message.body.openc2.notification, { 'x-health': { state: 'online', commands: 0 } });
+  t.match(health[1]!.message.body.openc2.notification, { event: 'health', state: 'online', commands: 0 });
 });
 
 t.test('presence: retained online after connect, offline after a clean close', async (t) => {
