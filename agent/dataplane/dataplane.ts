@@ -37,3 +37,15 @@ export interface Dataplane {
   /** Stop managing the dataplane; kernel enforcement stays in place (fail-static). */
   close(): Promise<void>;
 }
+
+/**
+ * The rule features no dataplane enforces yet (the value layout has room for them):
+ * a command asking for one is answered 501 "Argument not supported" (PF 2.3.2) rather
+ * than enforced differently without a word. Returns the argument and why, or undefined.
+ */
+export function unenforcedFeature(rule: Pick<Rule, 'drop' | 'logged' | 'stateful'>): string | undefined {
+  if (rule.drop !== 'none') return `drop_process ${rule.drop} (denied packets can only be dropped silently)`;
+  if (rule.logged) return 'logged (rule hits are counted, not logged)';
+  if (rule.stateful) return 'stateful (rules match packets one at a time)';
+  return undefined;
+}

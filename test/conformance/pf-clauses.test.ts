@@ -81,7 +81,7 @@ t.test('clause 27: delete pf:rule_number removes the rule from enforcement; unkn
 
 t.test('clause 28: query pf:rule_number reports what rebuilds the rule; unknown numbers answer 404', async (t) => {
   const agent = await startAgent(t.teardown);
-  const n = ruleNumber(await agent.send({ action: 'allow', target: { ipv6_net: '2001:db8::/32' }, args: { duration: 60_000, pf: { logged: true, description: 'lab' } } }));
+  const n = ruleNumber(await agent.send({ action: 'allow', target: { ipv6_net: '2001:db8::/32' }, args: { duration: 60_000, pf: { logged: false, description: 'lab' } } }));
   const response = await agent.send({ action: 'query', target: { 'pf:rule_number': n } });
   t.same(response, {
     status: 200,
@@ -90,7 +90,7 @@ t.test('clause 28: query pf:rule_number reports what rebuilds the rule; unknown 
         rule_number: n,
         action: 'allow',
         ipv6_net: '2001:db8::/32',
-        args: { stop_time: agent.clock.now() + 60_000, direction: 'ingress', persistent: true, priority: 1000, logged: true, stateful: false, description: 'lab' },
+        args: { stop_time: agent.clock.now() + 60_000, direction: 'ingress', persistent: true, priority: 1000, logged: false, stateful: false, description: 'lab' },
       },
     },
   });
@@ -120,12 +120,19 @@ t.test('clause 30: direction picks the hook, never the address side', async (t) 
   t.equal(verdict(agent.dataplane, any, 'ingress').action, 'deny');
 });
 
-t.test('clause 31: drop_process reaches the rule for deny and is refused for allow', async (t) => {
+t.test('clause 31: drop_process none is the default; reject and false_ack are refused until the dataplane can send them', async (t) => {
   const agent = await startAgent(t.teardown);
-  await agent.send({ action: 'deny', target: { ipv4_connection: { protocol: 'tcp', dst_port: 23 } }, args: { pf: { drop_process: 'reject' } } });
+  t.equal((await agent.send({ action: 'deny', target: { ipv4_connection: { protocol: 'tcp', dst_port: 23 } }, args: { pf: { drop_process: 'none' } } }))?.status, 200);
   await agent.send({ action: 'deny', target: { ipv4_connection: { protocol: 'tcp', dst_port: 24 } } });
-  t.same(agent.dataplane.rules.map((r) => r.drop), ['reject', 'none'], 'default none (PF 2.1.3)');
+  t.same(agent.dataplane.rules.map((r) => r.drop), ['none', 'none'], 'default none (PF 2.1.3)');
+  for (const drop of ['reject', 'false_ack']) {
+    t.match(await agent.send({ action: 'deny', target: { ipv4_connection: { protocol: 'tcp', dst_port: 25 } }, args: { pf: { drop_process: drop } } }), {
+      status: 501,
+      status_text: `Argument not supported: args.pf.drop_process ${drop}`,
+    });
+  }
   t.equal((await agent.send({ action: 'allow', target: { ipv4_net: '192.0.2.0/24' }, args: { pf: { drop_process: 'reject' } } }))?.status, 501);
+  t.equal(agent.dataplane.rules.length, 2, 'refused commands added nothing');
 });
 
 t.test('clause 32: start_time, stop_time and duration with one timer', async (t) => {
@@ -150,11 +157,12 @@ t.test('clause 32: start_time, stop_time and duration with one timer', async (t)
   t.equal(agent.clock.timers, 0, 'no timer left');
 });
 
-t.test('clauses 33-34: logged and stateful reach the rule; stateless by default', async (t) => {
+t.test('clauses 33-34: logged and stateful are refused until the dataplane has them; stateless and unlogged by default', async (t) => {
   const agent = await startAgent(t.teardown);
-  await agent.send({ action: 'allow', target: { ipv4_net: '192.0.2.0/24' }, args: { pf: { logged: true, stateful: true } } });
-  await agent.send({ action: 'allow', target: { ipv4_net: '198.51.100.0/24' } });
-  t.same(agent.dataplane.rules.map((r) => [r.logged, r.stateful]), [[true, true], [false, false]]);
+  t.match(await agent.send({ action: 'allow', target: { ipv4_net: '192.0.2.0/24' }, args: { pf: { logged: true } } }), { status: 501, status_text: /^Argument not supported: args\.pf\.logged/ });
+  t.match(await agent.send({ action: 'allow', target: { ipv4_net: '192.0.2.0/24' }, args: { pf: { stateful: true } } }), { status: 501, status_text: /^Argument not supported: args\.pf\.stateful/ });
+  await agent.send({ action: 'allow', target: { ipv4_net: '198.51.100.0/24' }, args: { pf: { logged: false, stateful: false } } });
+  t.same(agent.dataplane.rules.map((r) => [r.logged, r.stateful]), [[false, false]]);
 });
 
 t.test('clause 35: a lower priority value is evaluated first whatever the order of arrival', async (t) => {

@@ -1,4 +1,5 @@
-import { invalid } from '../../../profiles/ls/status.js';
+import { CommandError, invalid } from '../../../profiles/ls/status.js';
+import { unenforcedFeature } from '../../dataplane/dataplane.js';
 import type { Rule } from '../../rules/model.js';
 import { encodeRecord } from '../../rules/persist.js';
 import { shapeRule } from '../../rules/rule-shape.js';
@@ -36,6 +37,8 @@ export const ruleHandler: Handler = async (command, { store, clock, commandId })
     ...(stop !== undefined && { stop }),
     ...(fields.description !== undefined && { description: fields.description }),
   };
+  const unenforced = unenforcedFeature(rule);
+  if (unenforced !== undefined) throw new CommandError('unsupported', `Argument not supported: args.${profile.nsid}.${unenforced}`);
   if (commandId !== undefined) {
     const earlier = store.byCommand(commandId);
     if (earlier) {
