@@ -6,6 +6,7 @@ packages=(
   clang llvm libbpf-dev bpftool   # BPF programs: clang -target bpf, UAPI headers, inspection
   iproute2 iputils-ping netcat-openbsd nftables   # kernel tests: netns, veth, traffic, nft baseline
   mosquitto openssl               # MQTT tests: real broker; TLS tests: certificates
+  shellcheck busybox binutils     # packaging tests: lint init scripts, run them under OpenWrt's ash/awk, readelf
 )
 missing=()
 for p in "${packages[@]}"; do
