@@ -12,7 +12,7 @@ import type { Rule } from '../rules/model.js';
 import { RuleSet, SLOT_DEFAULT, SLOT_MGMT } from '../rules/compile.js';
 import { loadNative, type NativeDataplane } from './binding.js';
 import type { Dataplane, DataplaneStatus, ManagementAccess, RuleCounters } from './dataplane.js';
-import { encodeManagementPrefixes, encodeRecords } from './records.js';
+import { encodeManagementPrefixes, encodeRecords, encodeSet } from './records.js';
 
 /** Default bpffs directory holding one folder per instance. */
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/openc2';
@@ -144,7 +144,7 @@ export class KernelDataplane implements Dataplane {
     const before = this.#set.slots();
     const set = RuleSet.compile(rules, before);
     const fresh = set.order.filter((r) => before.get(r.number) !== r.slot).map((r) => r.slot);
-    const records = encodeRecords(set.entries(), set.byRank);
+    const records = encodeSet(set);
     await native(() => {
       this.#native.resetCounters(Uint32Array.from(fresh));
       return this.#native.replace(records);

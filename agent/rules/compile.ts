@@ -99,30 +99,43 @@ export class CompileError extends Error {
   }
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-function hex(a: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < a.length; i++) s += HEX[a[i]!];
-  return s;
+/**
+ * Receives every entry of a set without one object per entry (records.ts
+ * encodes a whole generation from it). Addresses and tuple keys come as
+ * latin1 strings of their bytes: `id` the prefix; `key` the tuple key
+ * (pf_tup4_key / pf_tup6_key) bytes after a one-character family tag.
+ */
+export interface EntryVisitor {
+  shape(e: ShapeEntry): void;
+  count(e: ShapeCountEntry): void;
+  /** `id`: address bytes (4 or 16) then one length byte, latin1. */
+  lpm(family: Family, dst: boolean, id: string, length: number, rank0: number, rank1: number, shapes0: number, shapes1: number): void;
+  tuple(family: Family, key: string, rank: number): void;
 }
 
-/** Address with host bits beyond `length` cleared (or set, for the last address). */
-function masked(address: Uint8Array, length: number, fill = false): Uint8Array {
-  const out = new Uint8Array(address.length);
+// Prefixes and keys are held as latin1 strings of their bytes: one small flat
+// string instead of a typed array (a Uint8Array costs ~200 bytes of heap and
+// GC time; 100k rules made compile spend most of its time collecting).
+const SCRATCH: Record<number, number[]> = { 4: [0, 0, 0, 0, 0], 16: new Array<number>(17).fill(0) };
+
+/**
+ * Prefix id: the address bytes with host bits cleared, then the length, as
+ * latin1. Ids sort by address, then shorter (ancestors) first.
+ */
+function prefixId(address: Uint8Array, length: number): string {
+  const out = SCRATCH[address.length]!;
   for (let i = 0; i < address.length; i++) {
     const bits = length - i * 8;
-    const keep = bits >= 8 ? 0xff : bits <= 0 ? 0 : (0xff << (8 - bits)) & 0xff;
-    out[i] = (address[i]! & keep) | (fill ? ~keep & 0xff : 0);
+    out[i] = address[i]! & (bits >= 8 ? 0xff : bits <= 0 ? 0 : (0xff << (8 - bits)) & 0xff);
   }
-  return out;
+  out[address.length] = length;
+  return String.fromCharCode.apply(null, out);
 }
 
+const bytesOf = (s: string, from = 0): Uint8Array => Uint8Array.from(Buffer.from(s.slice(from), 'latin1'));
+
 function contains(outer: Prefix, inner: Prefix): boolean {
-  if (outer.length > inner.length) return false;
-  const a = masked(outer.address, outer.length);
-  const b = masked(inner.address, outer.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return outer.length <= inner.length && prefixId(outer.address, outer.length) === prefixId(inner.address, outer.length);
 }
 
 /** The smaller of two prefixes when one contains the other; null when disjoint. */
@@ -150,30 +163,96 @@ export function portPrefixes(range: PortRange | undefined): { value: number; len
 
 // ---------- LPM tables ----------
 
-interface LpmNode {
-  readonly address: Uint8Array;
+/** Resolved value of an LPM entry: best rank per hook, shape bits per hook. */
+interface LpmVal {
+  v0: number;
+  v1: number;
+  m0: number;
+  m1: number;
+}
+const NO_VAL: LpmVal = { v0: RANK_NONE, v1: RANK_NONE, m0: 0, m1: 0 };
+
+interface LpmNode extends LpmVal {
+  /** prefixId(): masked address bytes then length, latin1. */
+  readonly id: string;
+  /** Numeric sort key from the leading bytes (exact for IPv4; IPv6 ties fall back to id). */
+  readonly key: number;
   readonly length: number;
-  /** hex(address) + padded length: sorts by address, then ancestors first. */
-  readonly sortKey: string;
-  /** hex of the prefix's last address, to find descendants. */
-  readonly lastHex: string;
-  /** Ranks of the rules stored at exactly this prefix, per hook. */
-  readonly own: [number[], number[]];
-  /** Shapes with a tuple key at exactly this prefix, per hook (bits; never cleared in place). */
-  readonly ownShapes: [number, number];
-  /** Resolved: best rank per hook, then shape bits per hook, over self and ancestors. */
-  val: LpmVal;
+  /** Rules stored at exactly this prefix: pairs of (hook bits: 1 ingress, 2 egress; rank). */
+  own: number[] | null;
+  /** Shapes with a tuple key at exactly this prefix, per hook (never cleared in place). */
+  bits0: number;
+  bits1: number;
 }
 
-type LpmVal = [number, number, number, number];
-const NO_VAL: LpmVal = [RANK_NONE, RANK_NONE, 0, 0];
-
-function resolve(n: LpmNode, up: LpmVal): LpmVal {
-  return [Math.min(minOf(n.own[0]), up[0]), Math.min(minOf(n.own[1]), up[1]), (n.ownShapes[0] | up[2]) >>> 0, (n.ownShapes[1] | up[3]) >>> 0];
+function minOf(xs: readonly number[] | null): number {
+  if (!xs) return RANK_NONE;
+  let m = RANK_NONE;
+  for (const x of xs) if (x < m) m = x;
+  return m;
 }
-const sameVal = (a: LpmVal, b: LpmVal): boolean => a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
 
-const minOf = (xs: readonly number[]): number => (xs.length === 0 ? RANK_NONE : Math.min(...xs));
+/** Best rank among (hook bits, rank) pairs that apply at a hook bit. */
+function minAt(own: readonly number[] | null, bit: number): number {
+  if (!own) return RANK_NONE;
+  let m = RANK_NONE;
+  for (let i = 0; i < own.length; i += 2) if (own[i]! & bit && own[i + 1]! < m) m = own[i + 1]!;
+  return m;
+}
+
+/** Sort order: by address, then ancestors (shorter) first; a subtree is then contiguous. */
+const order = (a: LpmNode, b: LpmNode): number => a.key - b.key || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** IPv4: address * 64 + length (exact order). IPv6: the first 6 bytes (a monotone prefix of the id). */
+function sortKey(id: string): number {
+  if (id.length === 5) return (((id.charCodeAt(0) * 256 + id.charCodeAt(1)) * 256 + id.charCodeAt(2)) * 256 + id.charCodeAt(3)) * 64 + id.charCodeAt(4);
+  let k = 0;
+  for (let i = 0; i < 6; i++) k = k * 256 + id.charCodeAt(i);
+  return k;
+}
+
+/** Whether `inner` is a strict sub-prefix of `outer`. */
+function isInside(outer: LpmNode, inner: LpmNode): boolean {
+  if (inner.length <= outer.length) return false;
+  const a = outer.id;
+  const b = inner.id;
+  const full = outer.length >> 3;
+  for (let i = 0; i < full; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
+  const rest = outer.length & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return a.charCodeAt(full) === (b.charCodeAt(full) & mask);
+}
+
+/** Recomputes a node's value from its own ranks and bits under `up`; true when it changed. */
+function resolve(n: LpmNode, up: LpmVal): boolean {
+  const v0 = Math.min(minAt(n.own, 1), up.v0);
+  const v1 = Math.min(minAt(n.own, 2), up.v1);
+  const m0 = (n.bits0 | up.m0) >>> 0;
+  const m1 = (n.bits1 | up.m1) >>> 0;
+  if (v0 === n.v0 && v1 === n.v1 && m0 === n.m0 && m1 === n.m1) return false;
+  n.v0 = v0;
+  n.v1 = v1;
+  n.m0 = m0;
+  n.m1 = m1;
+  return true;
+}
+
+function remove1(xs: number[] | null, r: number | undefined): void {
+  if (!xs || r === undefined) return;
+  const at = xs.indexOf(r);
+  if (at >= 0) xs.splice(at, 1);
+}
+
+/** Removes a (hook bits, rank) pair. */
+function removePair(own: number[] | null, bits: number, rank: number): void {
+  if (!own) return;
+  for (let i = 0; i < own.length; i += 2)
+    if (own[i] === bits && own[i + 1] === rank) {
+      own.splice(i, 2);
+      return;
+    }
+}
 
 class LpmTable {
   readonly nodes = new Map<string, LpmNode>();
@@ -183,56 +262,51 @@ class LpmTable {
     readonly side: 'src' | 'dst',
   ) {}
 
-  private node(p: Prefix, create: boolean): LpmNode | undefined {
-    const address = masked(p.address, p.length);
-    const h = hex(address);
-    const sortKey = h + String(p.length).padStart(3, '0');
-    let n = this.nodes.get(sortKey);
+  private node(address: Uint8Array, length: number, create: boolean): LpmNode | undefined {
+    const id = prefixId(address, length);
+    let n = this.nodes.get(id);
     if (!n && create) {
-      n = { address, length: p.length, sortKey, lastHex: hex(masked(p.address, p.length, true)), own: [[], []], ownShapes: [0, 0], val: NO_VAL };
-      this.nodes.set(sortKey, n);
+      n = { id, key: sortKey(id), length, own: null, bits0: 0, bits1: 0, v0: RANK_NONE, v1: RANK_NONE, m0: 0, m1: 0 };
+      this.nodes.set(id, n);
     }
     return n;
   }
 
-  /** Adds ranks without computing values (bulk build; finish with resolveAll()). */
-  addBulk(p: Prefix, ranks: readonly (number | undefined)[], shapes?: readonly [number, number]): void {
-    const n = this.node(p, true)!;
-    for (const h of [0, 1] as const) if (ranks[h] !== undefined) n.own[h].push(ranks[h]!);
-    if (shapes) {
-      n.ownShapes[0] = (n.ownShapes[0] | shapes[0]) >>> 0;
-      n.ownShapes[1] = (n.ownShapes[1] | shapes[1]) >>> 0;
-    }
+  private own(n: LpmNode, r0: number | undefined, r1: number | undefined, bits0: number, bits1: number): void {
+    // A rule has one rank; r0/r1 say at which hooks it applies.
+    const rank = r0 ?? r1;
+    if (rank !== undefined) (n.own ??= []).push((r0 !== undefined ? 1 : 0) | (r1 !== undefined ? 2 : 0), rank);
+    n.bits0 = (n.bits0 | bits0) >>> 0;
+    n.bits1 = (n.bits1 | bits1) >>> 0;
   }
 
-  /** Sorts and pre-resolves every entry: value = best rank over ancestors and self. */
+  /** Adds ranks and shape bits without computing values (bulk build; finish with resolveAll()). */
+  addBulk(p: Prefix, r0: number | undefined, r1: number | undefined, bits0 = 0, bits1 = 0): void {
+    this.own(this.node(p.address, p.length, true)!, r0, r1, bits0, bits1);
+  }
+
+  /** Sorts and pre-resolves every entry: value = best rank and shape bits over ancestors and self. */
   resolveAll(): void {
-    this.sorted = [...this.nodes.values()].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    this.sorted = [...this.nodes.values()].sort(order);
     this.walk(0, this.sorted.length, undefined, NO_VAL, undefined);
   }
 
-  private index(sortKey: string): number {
+  private index(n: LpmNode): number {
     let lo = 0;
     let hi = this.sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.sorted[mid]!.sortKey < sortKey) lo = mid + 1;
+      if (order(this.sorted[mid]!, n) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
-  }
-
-  private isInside(outer: LpmNode, inner: LpmNode): boolean {
-    const w = outer.lastHex.length;
-    const h = inner.sortKey.slice(0, w);
-    return inner.length > outer.length && h >= outer.sortKey.slice(0, w) && h <= outer.lastHex;
   }
 
   /** End (exclusive) of the descendants of sorted[i]. */
   private subtreeEnd(i: number): number {
     const n = this.sorted[i]!;
     let j = i + 1;
-    while (j < this.sorted.length && this.isInside(n, this.sorted[j]!)) j++;
+    while (j < this.sorted.length && isInside(n, this.sorted[j]!)) j++;
     return j;
   }
 
@@ -241,13 +315,9 @@ class LpmTable {
     const stack: LpmNode[] = [];
     for (let i = from; i < to; i++) {
       const n = this.sorted[i]!;
-      while (stack.length > 0 && !this.isInside(stack[stack.length - 1]!, n)) stack.pop();
-      const up = stack.length > 0 ? stack[stack.length - 1]!.val : root ? root.val : base;
-      const v = resolve(n, up);
-      if (!sameVal(v, n.val)) {
-        n.val = v;
-        changed?.add(n);
-      }
+      while (stack.length > 0 && !isInside(stack[stack.length - 1]!, n)) stack.pop();
+      const up = stack.length > 0 ? stack[stack.length - 1]! : root ?? base;
+      if (resolve(n, up) && changed) changed.add(n);
       stack.push(n);
     }
   }
@@ -255,69 +325,57 @@ class LpmTable {
   /** Value of the nearest stored ancestor of a prefix (strictly shorter). */
   private parentVal(p: Prefix): LpmVal {
     for (let len = p.length - 1; len >= 0; len--) {
-      const n = this.node({ family: p.family, address: p.address, length: len }, false);
-      if (n) return n.val;
+      const n = this.node(p.address, len, false);
+      if (n) return n;
     }
     return NO_VAL;
   }
 
-  /** Adds a rule's ranks (or tuple shape bits) at a prefix; returns the entries that change. */
-  add(p: Prefix, ranks: readonly (number | undefined)[], out: MapEntry[], shapes?: readonly [number, number]): void {
-    let n = this.node(p, false);
+  /** Adds a rule's ranks (or tuple shape bits) at a prefix; appends the entries that change. */
+  add(p: Prefix, r0: number | undefined, r1: number | undefined, out: MapEntry[], bits0 = 0, bits1 = 0): void {
+    let n = this.node(p.address, p.length, false);
     const changed = new Set<LpmNode>();
     if (!n) {
-      n = this.node(p, true)!;
-      n.val = this.parentVal(p);
-      this.sorted.splice(this.index(n.sortKey), 0, n);
+      n = this.node(p.address, p.length, true)!;
+      const up = this.parentVal(p);
+      n.v0 = up.v0;
+      n.v1 = up.v1;
+      n.m0 = up.m0;
+      n.m1 = up.m1;
+      this.sorted.splice(this.index(n), 0, n);
       changed.add(n);
     }
-    for (const h of [0, 1] as const) if (ranks[h] !== undefined) n.own[h].push(ranks[h]!);
-    if (shapes) {
-      n.ownShapes[0] = (n.ownShapes[0] | shapes[0]) >>> 0;
-      n.ownShapes[1] = (n.ownShapes[1] | shapes[1]) >>> 0;
-    }
-    const i = this.index(n.sortKey);
-    const v = resolve(n, this.parentVal(p));
-    if (!sameVal(v, n.val)) {
-      n.val = v;
-      changed.add(n);
-    }
-    this.walk(i + 1, this.subtreeEnd(i), n, n.val, changed);
+    this.own(n, r0, r1, bits0, bits1);
+    const i = this.index(n);
+    if (resolve(n, this.parentVal(p))) changed.add(n);
+    this.walk(i + 1, this.subtreeEnd(i), n, n, changed);
     for (const c of changed) out.push(this.entry(c));
   }
 
-  /** Removes a rule's ranks from a prefix; returns the entries that change. */
-  remove(p: Prefix, ranks: readonly (number | undefined)[], out: MapEntry[]): void {
-    const n = this.node(p, false);
+  /** Removes a rule's ranks from a prefix; appends the entries that change. */
+  remove(p: Prefix, r0: number | undefined, r1: number | undefined, out: MapEntry[]): void {
+    const n = this.node(p.address, p.length, false);
     if (!n) return;
-    for (const h of [0, 1] as const) {
-      const r = ranks[h];
-      if (r === undefined) continue;
-      const at = n.own[h].indexOf(r);
-      if (at >= 0) n.own[h].splice(at, 1);
-    }
-    const i = this.index(n.sortKey);
+    const rank = r0 ?? r1;
+    if (rank !== undefined) removePair(n.own, (r0 !== undefined ? 1 : 0) | (r1 !== undefined ? 2 : 0), rank);
+    const i = this.index(n);
     const end = this.subtreeEnd(i);
     const up = this.parentVal(p);
     const changed = new Set<LpmNode>();
-    if (n.own[0].length === 0 && n.own[1].length === 0 && n.ownShapes[0] === 0 && n.ownShapes[1] === 0) {
-      this.nodes.delete(n.sortKey);
+    if (!n.own?.length && n.bits0 === 0 && n.bits1 === 0) {
+      this.nodes.delete(n.id);
       this.sorted.splice(i, 1);
-      out.push({ kind: 'lpm', family: this.family, side: this.side, address: n.address, length: n.length });
+      out.push({ kind: 'lpm', family: this.family, side: this.side, address: bytesOf(n.id).subarray(0, -1), length: n.length });
       this.walk(i, end - 1, undefined, up, changed);
     } else {
-      const v = resolve(n, up);
-      if (!sameVal(v, n.val)) {
-        n.val = v;
-        changed.add(n);
-      }
-      this.walk(i + 1, end, n, n.val, changed);
+      if (resolve(n, up)) changed.add(n);
+      this.walk(i + 1, end, n, n, changed);
     }
     for (const c of changed) out.push(this.entry(c));
   }
 
   entry(n: LpmNode): LpmEntry {
-    return { kind: 'lpm', family: this.family, side: this.side, address: n.address, length: n.length, ranks: [n.val[0], n.val[1]], shapes: [n.val[2], n.val[3]] };
+    return { kind: 'lpm', family: this.family, side: this.side, address: bytesOf(n.id).subarray(0, -1), length: n.length, ranks: [n.v0, n.v1], shapes: [n.m0, n.m1] };
   }
 }
 
@@ -337,39 +395,28 @@ interface Shape {
   readonly needsPorts: boolean;
 }
 
-interface TupleKey {
-  readonly family: Family;
-  readonly hook: 0 | 1;
-  readonly shape: Shape;
-  readonly protocol: number;
-  readonly srcPort: number;
-  readonly dstPort: number;
-  readonly src: Uint8Array;
-  readonly dst: Uint8Array;
+export interface LpmTerm {
+  readonly kind: 'lpm';
+  readonly side: 'src' | 'dst';
+  readonly prefix: Prefix;
 }
-
-interface TupleNode extends TupleKey {
-  readonly ranks: number[];
+export interface TupleTerm {
+  readonly kind: 'tuple';
+  readonly src?: Prefix;
+  readonly dst?: Prefix;
+  readonly protocol?: number;
+  readonly srcPort: { value: number; length: number };
+  readonly dstPort: { value: number; length: number };
+  readonly needsPorts: boolean;
 }
-
 /** One term of a rule: an LPM prefix, or a tuple key before shape indexes exist. */
-type Term =
-  | { readonly kind: 'lpm'; readonly side: 'src' | 'dst'; readonly prefix: Prefix }
-  | {
-      readonly kind: 'tuple';
-      readonly src?: Prefix;
-      readonly dst?: Prefix;
-      readonly protocol?: number;
-      readonly srcPort: { value: number; length: number };
-      readonly dstPort: { value: number; length: number };
-      readonly needsPorts: boolean;
-    };
+export type Term = LpmTerm | TupleTerm;
 
 /** How one rule maps onto LPM prefixes and tuple keys. */
 export function ruleTerms(rule: Rule): Term[] {
   const m = rule.match;
   const addressOnly = m.protocol === undefined && !m.srcPorts && !m.dstPorts;
-  const prefixes = [m.either, m.src, m.dst].filter((p) => p !== undefined).length;
+  const prefixes = (m.either ? 1 : 0) + (m.src ? 1 : 0) + (m.dst ? 1 : 0);
   if (addressOnly && prefixes === 1) {
     if (m.either) return [{ kind: 'lpm', side: 'src', prefix: m.either }, { kind: 'lpm', side: 'dst', prefix: m.either }];
     if (m.src) return [{ kind: 'lpm', side: 'src', prefix: m.src }];
@@ -377,21 +424,22 @@ export function ruleTerms(rule: Rule): Term[] {
   }
   // `either` = source OR destination in the prefix (PF 2.3.1.3): two alternatives,
   // each intersected with the rule's own src/dst condition.
-  const alternatives: { src?: Prefix; dst?: Prefix }[] = [];
+  const alternatives: { src: Prefix | undefined; dst: Prefix | undefined }[] = [];
   if (m.either) {
     const s = intersect(m.src, m.either);
-    if (s) alternatives.push({ src: s, ...(m.dst ? { dst: m.dst } : {}) });
+    if (s) alternatives.push({ src: s, dst: m.dst });
     const d = intersect(m.dst, m.either);
-    if (d) alternatives.push({ ...(m.src ? { src: m.src } : {}), dst: d });
+    if (d) alternatives.push({ src: m.src, dst: d });
   } else {
-    alternatives.push({ ...(m.src ? { src: m.src } : {}), ...(m.dst ? { dst: m.dst } : {}) });
+    alternatives.push({ src: m.src, dst: m.dst });
   }
   const needsPorts = m.srcPorts !== undefined || m.dstPorts !== undefined;
+  const sps = portPrefixes(m.srcPorts);
+  const dps = portPrefixes(m.dstPorts);
   const terms: Term[] = [];
   for (const a of alternatives)
-    for (const sp of portPrefixes(m.srcPorts))
-      for (const dp of portPrefixes(m.dstPorts))
-        terms.push({ kind: 'tuple', ...a, ...(m.protocol !== undefined ? { protocol: m.protocol } : {}), srcPort: sp, dstPort: dp, needsPorts });
+    for (const srcPort of sps)
+      for (const dstPort of dps) terms.push({ kind: 'tuple', src: a.src, dst: a.dst, protocol: m.protocol, srcPort, dstPort, needsPorts });
   return terms;
 }
 
@@ -399,26 +447,76 @@ function ruleHooks(rule: Rule): (0 | 1)[] {
   return rule.direction === 'both' ? [0, 1] : [hookIndex(rule.direction)];
 }
 
+const lpmIndex = (family: Family, side: 'src' | 'dst'): number => (family === 6 ? 2 : 0) + (side === 'dst' ? 1 : 0);
+
 const portMask = (len: number): number => (len === 0 ? 0 : (0xffff << (16 - len)) & 0xffff);
+
+/** The tuple key's bytes (pf_tup4_key / pf_tup6_key) as latin1, after a family tag. */
+function tupleId(family: Family, hook: 0 | 1, shape: number, t: TupleTerm): string {
+  const w = family === 4 ? 4 : 16;
+  const sp = t.srcPort.value & portMask(t.srcPort.length);
+  const dp = t.dstPort.value & portMask(t.dstPort.length);
+  const key = family === 4 ? KEY4 : KEY6;
+  key[0] = hook;
+  key[1] = shape;
+  key[2] = t.protocol ?? 0;
+  key[3] = 0;
+  key[4] = sp >> 8;
+  key[5] = sp & 0xff;
+  key[6] = dp >> 8;
+  key[7] = dp & 0xff;
+  for (let i = 0; i < w; i++) {
+    key[8 + i] = maskedByte(t.src, i);
+    key[8 + w + i] = maskedByte(t.dst, i);
+  }
+  return (family === 4 ? '4' : '6') + String.fromCharCode.apply(null, key);
+}
+const KEY4 = new Array<number>(16).fill(0);
+const KEY6 = new Array<number>(40).fill(0);
+
+function maskedByte(p: Prefix | undefined, i: number): number {
+  if (!p) return 0;
+  const bits = p.length - i * 8;
+  return p.address[i]! & (bits >= 8 ? 0xff : bits <= 0 ? 0 : (0xff << (8 - bits)) & 0xff);
+}
+
+function tupleEntry(id: string, rank: number | undefined): TupleEntry {
+  const family: Family = id[0] === '4' ? 4 : 6;
+  const w = family === 4 ? 4 : 16;
+  const b = bytesOf(id, 1);
+  return {
+    kind: 'tuple',
+    family,
+    hook: b[0] as 0 | 1,
+    shape: b[1]!,
+    protocol: b[2]!,
+    srcPort: (b[4]! << 8) | b[5]!,
+    dstPort: (b[6]! << 8) | b[7]!,
+    src: b.slice(8, 8 + w),
+    dst: b.slice(8 + w, 8 + 2 * w),
+    ...(rank !== undefined ? { rank } : {}),
+  };
+}
 
 /**
  * A compiled rule set with the indexes needed for in-place changes. Build with
- * RuleSet.compile(); read all entries with entries() for a new generation.
+ * RuleSet.compile(); read all entries with entries() (or visit()) for a new generation.
  */
 export class RuleSet {
   /** Rules in precedence order with their rank and counter slot. */
   readonly order: RankedRule[] = [];
   readonly byNumber = new Map<number, RankedRule>();
   readonly byRank = new Map<number, RankedRule>();
-  private readonly lpm = new Map<string, LpmTable>();
-  private readonly tuples = new Map<string, TupleNode>();
+  /** LPM tables by lpmIndex(family, side). */
+  private readonly lpm: LpmTable[] = [new LpmTable(4, 'src'), new LpmTable(4, 'dst'), new LpmTable(6, 'src'), new LpmTable(6, 'dst')];
+  /** Tuple key (tupleId) -> rank, or ranks when several rules share the key. */
+  private readonly tuples = new Map<string, number | number[]>();
   private readonly shapes = new Map<string, Shape>();
   private readonly shapeLists = new Map<string, Shape[]>();
   private readonly freeSlots: number[] = [];
   private nextSlot = FIRST_RULE_SLOT;
 
   private constructor() {
-    for (const f of [4, 6] as const) for (const s of ['src', 'dst'] as const) this.lpm.set(`${f}${s}`, new LpmTable(f, s));
     for (const h of [0, 1]) for (const f of [4, 6]) this.shapeLists.set(`${h}/${f}`, []);
   }
 
@@ -434,46 +532,54 @@ export class RuleSet {
       if (s !== undefined && !keep.has(s)) keep.add(s);
     }
     let next = FIRST_RULE_SLOT;
-    const seen = new Set<number>();
-    const ranked: RankedRule[] = rules.map((rule, i) => {
-      if (seen.has(rule.number)) throw new CompileError('ERR_DUPLICATE_RULE', `rule number ${rule.number} appears twice`);
-      seen.add(rule.number);
+    let maxSlot = FIRST_RULE_SLOT - 1;
+    const used = new Uint8Array(MAX_SLOTS);
+    // Shapes first: their best rank decides their order, which names the keys.
+    const pendingRank: number[] = [];
+    const pendingHook: (0 | 1)[] = [];
+    const pendingTerm: TupleTerm[] = [];
+    const pendingShape: Shape[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if (set.byNumber.has(rule.number)) throw new CompileError('ERR_DUPLICATE_RULE', `rule number ${rule.number} appears twice`);
       let slot = slots?.get(rule.number);
       if (slot === undefined || !keep.has(slot)) {
         while (keep.has(next)) next++;
         slot = next++;
       } else keep.delete(slot);
       if (slot >= MAX_SLOTS) throw new CompileError('ERR_TOO_MANY_RULES', `more than ${MAX_SLOTS - FIRST_RULE_SLOT} rules`);
-      return { number: rule.number, rank: (i + 1) * RANK_STEP, slot, rule };
-    });
-    const used = new Set(ranked.map((r) => r.slot));
-    set.nextSlot = Math.max(FIRST_RULE_SLOT, ...ranked.map((r) => r.slot + 1));
-    for (let s = FIRST_RULE_SLOT; s < set.nextSlot; s++) if (!used.has(s)) set.freeSlots.push(s);
-    // Shapes first: their best rank decides their order, which names the keys.
-    const pending: { rr: RankedRule; hook: 0 | 1; term: Term & { kind: 'tuple' }; sig: string }[] = [];
-    for (const rr of ranked) {
+      used[slot] = 1;
+      if (slot > maxSlot) maxSlot = slot;
+      const rr: RankedRule = { number: rule.number, rank: (i + 1) * RANK_STEP, slot, rule };
       set.order.push(rr);
       set.byNumber.set(rr.number, rr);
       set.byRank.set(rr.rank, rr);
-      const hooks = ruleHooks(rr.rule);
-      for (const term of ruleTerms(rr.rule)) {
+      const hooks = ruleHooks(rule);
+      const r0 = rule.direction !== 'egress' ? rr.rank : undefined;
+      const r1 = rule.direction !== 'ingress' ? rr.rank : undefined;
+      const family = rule.match.family;
+      for (const term of ruleTerms(rule)) {
         if (term.kind === 'lpm') {
-          const ranks = [hooks.includes(0) ? rr.rank : undefined, hooks.includes(1) ? rr.rank : undefined];
-          set.lpm.get(`${rr.rule.match.family}${term.side}`)!.addBulk(term.prefix, ranks);
+          set.lpm[lpmIndex(family, term.side)]!.addBulk(term.prefix, r0, r1);
           continue;
         }
         for (const hook of hooks) {
-          const sig = set.shapeSig(rr.rule.match.family, hook, term);
+          const sig = shapeSig(family, hook, term);
           let shape = set.shapes.get(sig);
           if (!shape) {
-            shape = set.newShape(rr.rule.match.family, hook, term, sig);
+            shape = newShape(family, hook, term, sig);
             set.shapes.set(sig, shape);
           }
           if (rr.rank < shape.best) shape.best = rr.rank;
-          pending.push({ rr, hook, term, sig });
+          pendingRank.push(rr.rank);
+          pendingHook.push(hook);
+          pendingTerm.push(term);
+          pendingShape.push(shape);
         }
       }
     }
+    set.nextSlot = maxSlot + 1;
+    for (let s = FIRST_RULE_SLOT; s < set.nextSlot; s++) if (!used[s]) set.freeSlots.push(s);
     for (const s of set.shapes.values()) set.shapeLists.get(`${s.hook}/${s.family}`)!.push(s);
     for (const [k, list] of set.shapeLists) {
       if (list.length > MAX_SHAPES)
@@ -481,12 +587,13 @@ export class RuleSet {
       list.sort((a, b) => a.best - b.best);
       list.forEach((s, i) => (s.index = i));
     }
-    for (const p of pending) {
-      const shape = set.shapes.get(p.sig)!;
-      set.addTuple(p.rr.rule.match.family, p.hook, shape, p.term, p.rr.rank, undefined);
-      set.markPrefixes(p.rr.rule.match.family, p.hook, shape, p.term, undefined);
+    for (let i = 0; i < pendingRank.length; i++) {
+      const shape = pendingShape[i]!;
+      const term = pendingTerm[i]!;
+      set.addTuple(tupleId(shape.family, shape.hook, shape.index, term), pendingRank[i]!, undefined);
+      set.markPrefixes(shape, term, undefined);
     }
-    for (const t of set.lpm.values()) t.resolveAll();
+    for (const t of set.lpm) t.resolveAll();
     return set;
   }
 
@@ -495,14 +602,16 @@ export class RuleSet {
    * shape, so the kernel probes the shape only for packets inside them. Bits
    * are never cleared in place (a stale bit costs one lookup, not a verdict).
    */
-  private markPrefixes(family: Family, hook: 0 | 1, shape: Shape, t: Term & { kind: 'tuple' }, out: MapEntry[] | undefined): void {
+  private markPrefixes(shape: Shape, t: TupleTerm, out: MapEntry[] | undefined): void {
     const bit = (1 << shape.index) >>> 0;
-    const bits: [number, number] = hook === 0 ? [bit, 0] : [0, bit];
-    for (const [side, prefix] of [['src', t.src], ['dst', t.dst]] as const) {
+    const b0 = shape.hook === 0 ? bit : 0;
+    const b1 = shape.hook === 1 ? bit : 0;
+    for (const side of ['src', 'dst'] as const) {
+      const prefix = t[side];
       if (!prefix || prefix.length === 0) continue;
-      const table = this.lpm.get(`${family}${side}`)!;
-      if (out) table.add(prefix, [], out, bits);
-      else table.addBulk(prefix, [], bits);
+      const table = this.lpm[lpmIndex(shape.family, side)]!;
+      if (out) table.add(prefix, undefined, undefined, out, b0, b1);
+      else table.addBulk(prefix, undefined, undefined, b0, b1);
     }
   }
 
@@ -517,78 +626,67 @@ export class RuleSet {
     return { kind: 'shape-count', family, hook, count: list.length, wildSrc, wildDst };
   }
 
-  private shapeSig(family: Family, hook: 0 | 1, t: Term & { kind: 'tuple' }): string {
-    return `${hook}/${family}/${t.src?.length ?? 0}/${t.dst?.length ?? 0}/${t.srcPort.length}/${t.dstPort.length}/${t.protocol !== undefined ? 1 : 0}/${t.needsPorts ? 1 : 0}`;
-  }
-
-  private newShape(family: Family, hook: 0 | 1, t: Term & { kind: 'tuple' }, sig: string): Shape {
-    return {
-      family,
-      hook,
-      sig,
-      index: -1,
-      best: RANK_NONE,
-      srcLength: t.src?.length ?? 0,
-      dstLength: t.dst?.length ?? 0,
-      srcPortLength: t.srcPort.length,
-      dstPortLength: t.dstPort.length,
-      hasProtocol: t.protocol !== undefined,
-      needsPorts: t.needsPorts,
-    };
-  }
-
-  private tupleKey(family: Family, hook: 0 | 1, shape: Shape, t: Term & { kind: 'tuple' }): TupleKey {
-    const width = family === 4 ? 4 : 16;
-    const zero = new Uint8Array(width);
-    return {
-      family,
-      hook,
-      shape,
-      protocol: t.protocol ?? 0,
-      srcPort: t.srcPort.value & portMask(t.srcPort.length),
-      dstPort: t.dstPort.value & portMask(t.dstPort.length),
-      src: t.src ? masked(t.src.address, t.src.length) : zero,
-      dst: t.dst ? masked(t.dst.address, t.dst.length) : zero,
-    };
-  }
-
-  private addTuple(family: Family, hook: 0 | 1, shape: Shape, t: Term & { kind: 'tuple' }, rank: number, out: MapEntry[] | undefined): void {
-    const k = this.tupleKey(family, hook, shape, t);
-    const id = `${shape.sig}|${k.protocol}|${k.srcPort}|${k.dstPort}|${hex(k.src)}|${hex(k.dst)}`;
-    let n = this.tuples.get(id);
-    if (!n) {
-      n = { ...k, ranks: [] };
-      this.tuples.set(id, n);
+  private addTuple(id: string, rank: number, out: MapEntry[] | undefined): void {
+    const cur = this.tuples.get(id);
+    if (cur === undefined) {
+      this.tuples.set(id, rank);
+      if (out) out.push(tupleEntry(id, rank));
+      return;
     }
-    const before = minOf(n.ranks);
-    n.ranks.push(rank);
-    if (out && rank < before) out.push(tupleEntry(n, rank));
+    const before = typeof cur === 'number' ? cur : minOf(cur);
+    if (typeof cur === 'number') this.tuples.set(id, [cur, rank]);
+    else cur.push(rank);
+    if (out && rank < before) out.push(tupleEntry(id, rank));
   }
 
-  private removeTuple(family: Family, hook: 0 | 1, shape: Shape, t: Term & { kind: 'tuple' }, rank: number, out: MapEntry[]): void {
-    const k = this.tupleKey(family, hook, shape, t);
-    const id = `${shape.sig}|${k.protocol}|${k.srcPort}|${k.dstPort}|${hex(k.src)}|${hex(k.dst)}`;
-    const n = this.tuples.get(id);
-    if (!n) return;
-    const before = minOf(n.ranks);
-    const at = n.ranks.indexOf(rank);
-    if (at >= 0) n.ranks.splice(at, 1);
-    if (n.ranks.length === 0) {
+  private removeTuple(id: string, rank: number, out: MapEntry[]): void {
+    const cur = this.tuples.get(id);
+    if (cur === undefined) return;
+    const ranks = typeof cur === 'number' ? [cur] : cur;
+    const before = minOf(ranks);
+    remove1(ranks, rank);
+    if (ranks.length === 0) {
       this.tuples.delete(id);
-      out.push(tupleEntry(n, undefined));
-    } else if (minOf(n.ranks) !== before) out.push(tupleEntry(n, minOf(n.ranks)));
+      out.push(tupleEntry(id, undefined));
+      return;
+    }
+    this.tuples.set(id, ranks.length === 1 ? ranks[0]! : ranks);
+    const after = minOf(ranks);
+    if (after !== before) out.push(tupleEntry(id, after));
+  }
+
+  /** Number of entries visit() produces. */
+  entryCount(): number {
+    let n = this.tuples.size;
+    for (const list of this.shapeLists.values()) n += list.length + (list.length > 0 ? 1 : 0);
+    for (const t of this.lpm) n += t.sorted.length;
+    return n;
   }
 
   /** Every entry of the set, for a fresh generation: shapes, counts, LPM, tuples. */
+  visit(v: EntryVisitor): void {
+    for (const list of this.shapeLists.values()) {
+      for (const s of list) v.shape(shapeEntry(s));
+      const first = list[0];
+      if (first) v.count(this.shapeCount(first.family, first.hook));
+    }
+    for (const t of this.lpm) {
+      const dst = t.side === 'dst';
+      for (const n of t.sorted) v.lpm(t.family, dst, n.id, n.length, n.v0, n.v1, n.m0, n.m1);
+    }
+    for (const [id, r] of this.tuples) v.tuple(id[0] === '4' ? 4 : 6, id, typeof r === 'number' ? r : minOf(r));
+  }
+
+  /** Every entry of the set as objects (tests; visit() is the fast path). */
   entries(): MapEntry[] {
     const out: MapEntry[] = [];
-    for (const list of this.shapeLists.values()) {
-      for (const s of list) out.push(shapeEntry(s));
-      const first = list[0];
-      if (first) out.push(this.shapeCount(first.family, first.hook));
-    }
-    for (const t of this.lpm.values()) for (const n of t.sorted) out.push(t.entry(n));
-    for (const n of this.tuples.values()) out.push(tupleEntry(n, minOf(n.ranks)));
+    this.visit({
+      shape: (e) => out.push(e),
+      count: (e) => out.push(e),
+      lpm: (family, dst, addr, length, v0, v1, m0, m1) =>
+        out.push({ kind: 'lpm', family, side: dst ? 'dst' : 'src', address: bytesOf(addr).subarray(0, -1), length, ranks: [v0, v1], shapes: [m0, m1] }),
+      tuple: (_family, id, rank) => out.push(tupleEntry(id, rank)),
+    });
     return out;
   }
 
@@ -604,12 +702,13 @@ export class RuleSet {
    */
   insert(rule: Rule, before?: number): { entries: MapEntry[]; slot: number } | null {
     if (this.byNumber.has(rule.number)) throw new CompileError('ERR_DUPLICATE_RULE', `rule number ${rule.number} already exists`);
-    let at = before === undefined ? -1 : this.order.findIndex((r) => r.number === before);
+    let at = before === undefined ? -1 : this.order.indexOf(this.byNumber.get(before)!);
     if (at < 0) at = this.order.length;
     const lowRank = at === 0 ? 0 : this.order[at - 1]!.rank;
     const highRank = at === this.order.length ? Math.min(lowRank + 2 * RANK_STEP, RANK_NONE) : this.order[at]!.rank;
     const rank = Math.floor((lowRank + highRank) / 2);
     if (rank <= lowRank || rank >= highRank) return null;
+    const family = rule.match.family;
     const hooks = ruleHooks(rule);
     const terms = ruleTerms(rule);
     // Check shape room before touching anything.
@@ -618,10 +717,10 @@ export class RuleSet {
     for (const term of terms) {
       if (term.kind !== 'tuple') continue;
       for (const hook of hooks) {
-        const sig = this.shapeSig(rule.match.family, hook, term);
+        const sig = shapeSig(family, hook, term);
         if (this.shapes.has(sig) || newSigs.has(sig)) continue;
         newSigs.add(sig);
-        const key = `${hook}/${rule.match.family}`;
+        const key = `${hook}/${family}`;
         const count = (newPerList.get(key) ?? 0) + 1;
         newPerList.set(key, count);
         if (this.shapeLists.get(key)!.length + count > MAX_SHAPES) return null;
@@ -639,32 +738,33 @@ export class RuleSet {
     for (const term of terms) {
       if (term.kind !== 'tuple') continue;
       for (const hook of hooks) {
-        const sig = this.shapeSig(rule.match.family, hook, term);
+        const sig = shapeSig(family, hook, term);
         let shape = this.shapes.get(sig);
         if (!shape) {
-          shape = this.newShape(rule.match.family, hook, term, sig);
-          const list = this.shapeLists.get(`${hook}/${rule.match.family}`)!;
+          shape = newShape(family, hook, term, sig);
+          const list = this.shapeLists.get(`${hook}/${family}`)!;
           shape.index = list.length;
           shape.best = rank;
           list.push(shape);
           this.shapes.set(sig, shape);
-          out.push(shapeEntry(shape), this.shapeCount(shape.family, hook));
+          out.push(shapeEntry(shape), this.shapeCount(family, hook));
         } else if (rank < shape.best) {
           shape.best = rank;
           out.push(shapeEntry(shape));
         }
       }
     }
+    const r0 = rule.direction !== 'egress' ? rank : undefined;
+    const r1 = rule.direction !== 'ingress' ? rank : undefined;
     for (const term of terms) {
       if (term.kind === 'lpm') {
-        const ranks = [hooks.includes(0) ? rank : undefined, hooks.includes(1) ? rank : undefined];
-        this.lpm.get(`${rule.match.family}${term.side}`)!.add(term.prefix, ranks, out);
+        this.lpm[lpmIndex(family, term.side)]!.add(term.prefix, r0, r1, out);
       } else {
         for (const hook of hooks) {
-          const shape = this.shapes.get(this.shapeSig(rule.match.family, hook, term))!;
-          this.addTuple(rule.match.family, hook, shape, term, rank, out);
+          const shape = this.shapes.get(shapeSig(family, hook, term))!;
+          this.addTuple(tupleId(family, hook, shape.index, term), rank, out);
           // After the key: a packet sees the new rule only once key and bits are in.
-          this.markPrefixes(rule.match.family, hook, shape, term, out);
+          this.markPrefixes(shape, term, out);
         }
       }
     }
@@ -676,14 +776,19 @@ export class RuleSet {
     const rr = this.byNumber.get(number);
     if (!rr) return [];
     const rule = rr.rule;
+    const family = rule.match.family;
     const hooks = ruleHooks(rule);
     const out: MapEntry[] = [];
+    const r0 = rule.direction !== 'egress' ? rr.rank : undefined;
+    const r1 = rule.direction !== 'ingress' ? rr.rank : undefined;
     for (const term of ruleTerms(rule)) {
       if (term.kind === 'lpm') {
-        const ranks = [hooks.includes(0) ? rr.rank : undefined, hooks.includes(1) ? rr.rank : undefined];
-        this.lpm.get(`${rule.match.family}${term.side}`)!.remove(term.prefix, ranks, out);
+        this.lpm[lpmIndex(family, term.side)]!.remove(term.prefix, r0, r1, out);
       } else {
-        for (const hook of hooks) this.removeTuple(rule.match.family, hook, this.shapes.get(this.shapeSig(rule.match.family, hook, term))!, term, rr.rank, out);
+        for (const hook of hooks) {
+          const shape = this.shapes.get(shapeSig(family, hook, term))!;
+          this.removeTuple(tupleId(family, hook, shape.index, term), rr.rank, out);
+        }
       }
     }
     this.order.splice(this.order.indexOf(rr), 1);
@@ -696,18 +801,23 @@ export class RuleSet {
   }
 }
 
-function tupleEntry(n: TupleKey, rank: number | undefined): TupleEntry {
+function shapeSig(family: Family, hook: 0 | 1, t: TupleTerm): string {
+  return `${hook}/${family}/${t.src?.length ?? 0}/${t.dst?.length ?? 0}/${t.srcPort.length}/${t.dstPort.length}/${t.protocol !== undefined ? 1 : 0}/${t.needsPorts ? 1 : 0}`;
+}
+
+function newShape(family: Family, hook: 0 | 1, t: TupleTerm, sig: string): Shape {
   return {
-    kind: 'tuple',
-    family: n.family,
-    hook: n.hook,
-    shape: n.shape.index,
-    protocol: n.protocol,
-    srcPort: n.srcPort,
-    dstPort: n.dstPort,
-    src: n.src,
-    dst: n.dst,
-    ...(rank !== undefined ? { rank } : {}),
+    family,
+    hook,
+    sig,
+    index: -1,
+    best: RANK_NONE,
+    srcLength: t.src?.length ?? 0,
+    dstLength: t.dst?.length ?? 0,
+    srcPortLength: t.srcPort.length,
+    dstPortLength: t.dstPort.length,
+    hasProtocol: t.protocol !== undefined,
+    needsPorts: t.needsPorts,
   };
 }
 

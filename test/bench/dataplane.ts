@@ -37,23 +37,35 @@ async function main(): Promise<void> {
     const empty = nat.baselineTestRun(miss, REPEAT);
     out(`empty XDP program: ${empty} ns/packet`);
     out(`rule mix: ${REALISTIC_MIX}`);
-    const costs = new Map<number, { hit: number; miss: number }>();
+    const costs = new Map<number, { hit: number; miss: number; near: number }>();
     const all = realisticMix(100_000);
+    // The hit packet matches one connection rule (a host and a port, the most
+    // common kind) placed last, so every rule ranks above it and nothing can
+    // stop the search early; the same rule and packet at every size, so the
+    // ratio shows what the rule count alone costs.
+    const target: Rule = {
+      ...all[0]!,
+      number: 999_999,
+      action: 'deny',
+      match: { family: 4, dst: { family: 4, address: Uint8Array.from([198, 51, 100, 77]), length: 32 }, protocol: 6, dstPorts: { low: 8443, high: 8443 } },
+    };
+    const hit = hitFrame(target);
+    // A miss inside the rules' address space walks the LPM tries as deep as a hit.
+    const near = buildFrame({ family: 4, src: Uint8Array.from([198, 51, 100, 76]), dst: Uint8Array.from([198, 51, 100, 78]), protocol: 6, srcPort: 40000, dstPort: 8443 });
+    out('hit: TCP to 198.51.100.77:8443, matching the last rule (deny tcp dst 198.51.100.77/32 port 8443); miss: TCP 203.0.113.7 -> 192.0.2.9:443, outside every rule; near miss: TCP 198.51.100.76 -> 198.51.100.78:8443, inside 198.0.0.0/8 where the rules are');
     for (const n of [0, 1, 1000, 10_000, 100_000]) {
-      const rules = all.slice(0, n);
+      const rules = n === 0 ? [] : [...all.slice(0, n - 1), target];
       await dp.replace(rules);
-      // The hit packet matches the last 5-tuple rule (address rules could be shadowed).
-      const target = [...rules].reverse().find((r) => r.match.dstPorts) ?? rules[rules.length - 1];
-      const hit = target ? hitFrame(target) : miss;
       const m = dp.testRun('ingress', miss, REPEAT).durationNs;
       const h = dp.testRun('ingress', hit, REPEAT).durationNs;
-      costs.set(n, { hit: h, miss: m });
-      out(`${String(n).padStart(6)} rules: hit ${h} ns/packet, miss ${m} ns/packet`);
+      const nm = dp.testRun('ingress', near, REPEAT).durationNs;
+      costs.set(n, { hit: h, miss: m, near: nm });
+      out(`${String(n).padStart(6)} rules: hit ${h} ns/packet, miss ${m} ns/packet, near miss ${nm} ns/packet`);
     }
     const one = costs.get(1)!;
     const big = costs.get(100_000)!;
-    out(`ratio 100k/1 rule: hit ${(big.hit / one.hit).toFixed(2)}x, miss ${(big.miss / one.miss).toFixed(2)}x (target <= 2.0x)`);
-    out(`ratio 100k rules/empty program: hit ${(big.hit / empty).toFixed(2)}x, miss ${(big.miss / empty).toFixed(2)}x (target <= 4x)`);
+    out(`ratio 100k/1 rule: hit ${(big.hit / one.hit).toFixed(2)}x, miss ${(big.miss / one.miss).toFixed(2)}x, near miss ${(big.near / one.near).toFixed(2)}x (target <= 2.0x)`);
+    out(`ratio 100k rules/empty program: hit ${(big.hit / empty).toFixed(2)}x, miss ${(big.miss / empty).toFixed(2)}x, near miss ${(big.near / empty).toFixed(2)}x (target <= 4x)`);
 
     // Load 100k as a new generation: compile + encode + write + switch.
     await dp.replace([]);
@@ -80,8 +92,8 @@ async function main(): Promise<void> {
     t0 = performance.now();
     await dp.replace(stress);
     const loadMs = performance.now() - t0;
-    const target = [...stress].reverse().find((r) => r.match.dstPorts)!;
-    const h = dp.testRun('ingress', hitFrame(target), REPEAT).durationNs;
+    const stressTarget = [...stress].reverse().find((r) => r.match.dstPorts)!;
+    const h = dp.testRun('ingress', hitFrame(stressTarget), REPEAT).durationNs;
     const m = dp.testRun('ingress', miss, REPEAT).durationNs;
     out(`stress mix (50% connection rules, 15% with 1024-65535), 100k rules: hit ${h} ns/packet, miss ${m} ns/packet, load ${loadMs.toFixed(0)} ms`);
   } finally {
