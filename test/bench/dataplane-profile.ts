@@ -4,10 +4,10 @@
  */
 import type { Family, Prefix, Rule } from '../../agent/rules/model.js';
 import { RuleSet } from '../../agent/rules/compile.js';
-import { encodeRecords } from '../../agent/dataplane/records.js';
+import { encodeSet } from '../../agent/dataplane/records.js';
 import { loadNative } from '../../agent/dataplane/binding.js';
 import { detachAll } from '../../agent/dataplane/kernel.js';
-import { mix } from './dataplane-mix.js';
+import { realisticMix as mix } from './dataplane-mix.js';
 
 const out = (line: string): boolean => process.stdout.write(line + '\n');
 const N = Number(process.env.N ?? 100_000);
@@ -25,7 +25,7 @@ lap(`entries (${entries.length})`);
 const counts: Record<string, number> = {};
 for (const e of entries) counts[e.kind] = (counts[e.kind] ?? 0) + 1;
 out(JSON.stringify(counts));
-const rec = encodeRecords(entries, set.byRank);
+const rec = encodeSet(set);
 lap('encode');
 const instance = `prof-${process.pid}`;
 const dir = `/sys/fs/bpf/openc2/${instance}`;

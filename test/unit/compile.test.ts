@@ -1,6 +1,8 @@
 import t from 'tap';
 import type { Prefix, Rule } from '../../agent/rules/model.js';
-import { CompileError, MAX_SHAPES, RANK_STEP, RuleSet, portPrefixes, type LpmEntry, type TupleEntry } from '../../agent/rules/compile.js';
+import { CompileError, MAX_SHAPES, RANK_STEP, RuleSet, portPrefixes, type LpmEntry, type ShapeCountEntry, type ShapeEntry, type TupleEntry } from '../../agent/rules/compile.js';
+import { encodeRecords, encodeSet } from '../../agent/dataplane/records.js';
+import { prng, randomRule } from '../kernel/frames.js';
 
 const p4 = (a: number[], length: number): Prefix => ({ family: 4, address: Uint8Array.from(a), length });
 function rule(number: number, match: Rule['match'], over: Partial<Rule> = {}): Rule {
@@ -64,4 +66,55 @@ t.test('100k rules compile', async (t) => {
   const ms = performance.now() - t0;
   t.equal(set.order.length, 100_000);
   t.comment(`compile 100k address rules: ${ms.toFixed(0)} ms`);
+});
+
+t.test('LPM entries name the tuple shapes whose prefixes contain them; wildcard sides are marked per shape set', async (t) => {
+  const set = RuleSet.compile([
+    rule(1, { family: 4, dst: p4([198, 51, 100, 0], 24), protocol: 6, dstPorts: { low: 22, high: 22 } }),
+    rule(2, { family: 4, src: p4([203, 0, 113, 0], 24), protocol: 17 }),
+    rule(3, { family: 4, src: p4([198, 51, 100, 7], 32) }),
+  ]);
+  const shapes = set.entries().filter((e): e is ShapeEntry => e.kind === 'shape' && e.hook === 0);
+  const bit = (pred: (s: ShapeEntry) => boolean): number => 1 << shapes.find(pred)!.index;
+  const dstShape = bit((s) => s.dstLength === 24);
+  const srcShape = bit((s) => s.srcLength === 24);
+  const dst24 = lpm(set).find((e) => e.side === 'dst' && e.length === 24)!;
+  t.equal(dst24.shapes![0], dstShape, 'the /24 destination names the shape of rule 1 at ingress');
+  t.equal(dst24.shapes![1], 0, 'and no egress shape: rule 1 is ingress only');
+  const src24 = lpm(set).find((e) => e.side === 'src' && e.length === 24)!;
+  t.equal(src24.shapes![0], srcShape);
+  const host = lpm(set).find((e) => e.side === 'src' && e.length === 32)!;
+  t.equal(host.shapes![0], 0, 'an address rule alone names no shape');
+  const count = set.entries().find((e): e is ShapeCountEntry => e.kind === 'shape-count' && e.hook === 0 && e.family === 4)!;
+  t.equal(count.wildSrc, dstShape, 'rule 1 has no source prefix');
+  t.equal(count.wildDst, srcShape, 'rule 2 has no destination prefix');
+});
+
+t.test('an inserted connection rule marks its prefix after writing its key', async (t) => {
+  const set = RuleSet.compile([rule(1, { family: 4, src: p4([192, 0, 2, 0], 24) })]);
+  const d = set.insert(rule(2, { family: 4, src: p4([192, 0, 2, 0], 24), protocol: 6, dstPorts: { low: 443, high: 443 } }), 1)!;
+  const kinds = d.entries.map((e) => e.kind);
+  t.ok(kinds.indexOf('shape') < kinds.indexOf('tuple') && kinds.indexOf('tuple') < kinds.lastIndexOf('lpm'), `order ${kinds.join(',')}`);
+  const marked = d.entries.find((e): e is LpmEntry => e.kind === 'lpm')!;
+  t.equal(marked.shapes![0], 1, 'the /24 now names shape 0 at ingress');
+  t.equal(marked.ranks![0], RANK_STEP, 'and still resolves to rule 1 for address-only matches');
+});
+
+t.test('the fast generation encoding equals encoding every entry object', async (t) => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const rnd = prng(seed);
+    const rules = Array.from({ length: 1 + Math.floor(rnd() * 40) }, (_, i) => randomRule(rnd, i + 1));
+    let set: RuleSet;
+    try {
+      set = RuleSet.compile(rules);
+    } catch (e) {
+      if (e instanceof CompileError) continue;
+      throw e;
+    }
+    if (!encodeSet(set).equals(encodeRecords(set.entries(), set.byRank))) {
+      t.fail(`seed ${seed}: encodeSet differs from encodeRecords(entries())`);
+      return;
+    }
+  }
+  t.pass('40 random rule sets encode identically');
 });
