@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { systemClock, type Clock } from '../rules/clock.js';
 import { DEFAULT_BACKOFF, every, LinkState, MqttLink, type BackoffOptions, type CancelTimer } from './mqtt-link.js';
 import { publishProperties, readFrameProperties, topicTree, type MessageType, type TopicTree } from './mqtt-topics.js';
+import { TLS_POLICY } from './tls-policy.js';
 
 /**
  * OpenC2 over MQTT v5 (MQTT transfer spec v1.0): a consumer that subscribes to its command
@@ -56,22 +57,35 @@ export interface MqttTransport {
   close(): Promise<void>;
 }
 
-/** Transport Layer Security per spec appendix B: TLS 1.2 or later, AEAD suites only (none of RFC 7540 appendix A). */
-const TLS12_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
 /**
- * Unacknowledged commands the broker may push at once (MQTT v5 3.1.2.11.3). Commands are handled
- * one at a time anyway; without it a broker draining a long queue could send 65,535 of them
- * into a 128 MB router's socket buffers.
+ * Unacknowledged commands the broker may push at once (MQTT v5 3.1.2.11.3): the depth of the
+ * command pipeline. Without it a broker draining a long queue could send 65,535 of them into a
+ * 128 MB router's memory.
  */
 const RECEIVE_MAXIMUM = 32;
+
+/** What goes back for one command: the response (none when not wanted) in the request's encoding. */
+interface Answer {
+  readonly request: MessageHeaders;
+  readonly response: OpenC2Response | undefined;
+  readonly encoding: Encoding;
+}
+
+/**
+ * Passed to MQTT.js's handleMessage callback for QoS 1 commands: it takes an error as "do not
+ * acknowledge" and reads on, and the transport sends the PUBACK itself once the command is handled.
+ */
+const ACK_LATER = new Error('acknowledged once handled');
+
+/** The PUBACK writer inside MQTT.js: it has no public manual acknowledgement, so this is the one private call. */
+type PacketWriter = { _sendPacket: (packet: { cmd: 'puback'; messageId: number; reasonCode: number }) => void };
+
+/** MQTT.js's packet writer, checked once so that an MQTT.js without it fails at start, not by never acknowledging. */
+function packetWriter(client: MqttClient): PacketWriter {
+  const writer = client as unknown as Partial<PacketWriter>;
+  if (typeof writer._sendPacket !== 'function') throw new Error('this MQTT.js has no _sendPacket: commands could not be acknowledged');
+  return writer as PacketWriter;
+}
 
 /** Room for topic and properties on top of the largest payload we accept. */
 const PACKET_OVERHEAD_BYTES = 65_536;
@@ -90,8 +104,8 @@ function connectionOptions(config: AgentConfig, clientId: string): IClientOption
     ...(tls
       ? {
           rejectUnauthorized: true,
-          minVersion: 'TLSv1.2' as const,
-          ciphers: TLS12_CIPHERS,
+          // MQTT transfer spec appendix B: TLS 1.2 or later, the same AEAD-only policy as HTTPS.
+          ...TLS_POLICY,
           ...(mqtt.tlsCa !== undefined ? { ca: readFileSync(mqtt.tlsCa) } : {}),
           ...(mqtt.tlsCert !== undefined ? { cert: readFileSync(mqtt.tlsCert), key: readFileSync(mqtt.tlsKey!) } : {}),
         }
@@ -124,7 +138,8 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     });
   }
 
-  function respond(client: MqttClient, request: MessageHeaders, response: OpenC2Response | undefined, encoding: Encoding): void {
+  function respond(client: MqttClient, answer: Answer): void {
+    const { request, response, encoding } = answer;
     if (response === undefined) return;
     // Spec 3.2: `from` is the publisher (us); the request's `request_id` is copied (language spec 3.2).
     const headers: MessageHeaders = { ...(request.request_id !== undefined ? { request_id: request.request_id } : {}), created: clock.now(), from: deviceId };
@@ -132,14 +147,18 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     publish(client, topics.responsesFor(request.from), 'rsp', encoding, sealEnvelope('response', response, headers));
   }
 
-  function reject(client: MqttClient, request: MessageHeaders, status: number, text: string, encoding: Encoding, topic: string): void {
+  function reject(request: MessageHeaders, status: number, text: string, encoding: Encoding, topic: string): Answer {
     stats.rejected++;
     logger.warn('mqtt command refused', { topic, status, reason: text, request_id: request.request_id, from: request.from });
-    respond(client, request, { status, status_text: text }, encoding);
+    return { request, response: { status, status_text: text }, encoding };
   }
 
-  /** One received PUBLISH, from bytes to response. Never throws: a bad frame must not stop the link. */
-  async function receive(client: MqttClient, packet: IPublishPacket): Promise<void> {
+  /**
+   * One received PUBLISH, from bytes to the answer to publish (none for frames not worth one).
+   * Everything up to the consumer's `handle` runs synchronously, so the consumer takes commands
+   * in the order they arrived. Never rejects: a bad frame must not stop the link.
+   */
+  async function receive(packet: IPublishPacket): Promise<Answer | undefined> {
     const topic = packet.topic;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const framing = readFrameProperties(packet.properties, payload);
@@ -147,7 +166,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     if (framing.msgType !== undefined && framing.msgType !== 'req') {
       stats.rejected++;
       logger.warn('mqtt message on a command topic is not a request; ignored', { topic, msgType: framing.msgType });
-      return;
+      return undefined;
     }
     const encoding = framing.encoding;
     let frame: unknown;
@@ -159,35 +178,35 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
       // every producer on oc2/rsp would be noise.
       stats.rejected++;
       logger.warn('mqtt frame not decodable; dropped', { topic, bytes: payload.byteLength, encoding, reason: err.message });
-      return;
+      return undefined;
     }
     let message: OpenedMessage;
     try {
       message = openEnvelope(frame, false);
     } catch (err) {
       if (!(err instanceof EnvelopeError)) throw err;
-      return reject(client, peekHeaders(frame), 400, err.message, encoding, topic);
+      return reject(peekHeaders(frame), 400, err.message, encoding, topic);
     }
     const headers = message.headers;
-    if (framing.problems.length > 0) return reject(client, headers, 400, `not an OpenC2 request frame (MQTT transfer spec 3.2): ${framing.problems.join('; ')}`, encoding, topic);
+    if (framing.problems.length > 0) return reject(headers, 400, `not an OpenC2 request frame (MQTT transfer spec 3.2): ${framing.problems.join('; ')}`, encoding, topic);
     if (message.kind !== 'request') {
       stats.rejected++;
       logger.warn('mqtt message carries no request; ignored', { topic, kind: message.kind });
-      return;
+      return undefined;
     }
     // `to` narrows a broadcast (spec 2.4.2): on a shared topic another device's command is not
     // ours and needs no answer; on our own device topic it contradicts the topic.
     if (headers.to !== undefined && !headers.to.includes(deviceId)) {
-      if (topic === topics.device) return reject(client, headers, 400, `headers.to does not name this device (${deviceId})`, encoding, topic);
+      if (topic === topics.device) return reject(headers, 400, `headers.to does not name this device (${deviceId})`, encoding, topic);
       logger.debug('mqtt command addressed to other devices; skipped', { topic, to: headers.to, request_id: headers.request_id });
-      return;
+      return undefined;
     }
     let signer: string | undefined;
     try {
       signer = verifyMessage(message, frame as { headers?: unknown; body?: unknown }, encoding, policy, clock.now()).signer;
     } catch (err) {
       if (!(err instanceof SignatureError)) throw err;
-      return reject(client, headers, err.status, err.message, encoding, topic);
+      return reject(headers, err.status, err.message, encoding, topic);
     }
     stats.commands++;
     let response: OpenC2Response | undefined;
@@ -198,7 +217,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
       logger.error('command failed', { err, request_id: headers.request_id });
       response = { status: 500, status_text: 'internal error' };
     }
-    respond(client, headers, response, encoding);
+    return { request: headers, response, encoding };
   }
 
   function healthNotification(state: LinkState): Record<string, unknown> {
@@ -232,17 +251,39 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
       publish(client, topics.responses, 'ntf', 'json', healthNotification(LinkState.Online));
     },
   });
-  // Acknowledge a command only after it was handled: if the agent or the connection dies
-  // first, the broker delivers it again (MQTT v5 4.3.2) and the consumer's command_id cache
-  // answers the repeat without applying it twice.
+  // Commands are pipelined: each goes to the consumer as soon as it arrives, so the rule store
+  // can batch the journal writes of commands that arrive together instead of the link waiting
+  // on every write (and on the thread pool behind it) before reading the next command. What
+  // leaves goes out in arrival order: a command's response, then its PUBACK (MQTT v5 4.6 wants
+  // PUBACKs in PUBLISH order), each after the earlier command's. Acknowledging only after
+  // handling means that if the agent or the connection dies first, the broker delivers the
+  // command again (MQTT v5 4.3.2) and the consumer's command_id cache answers the repeat
+  // without applying it twice. RECEIVE_MAXIMUM bounds how many are in flight.
+  let answered: Promise<void> = Promise.resolve();
+  const writer = packetWriter(link.client);
   link.client.handleMessage = (packet, done) => {
-    receive(link.client, packet).then(
-      () => done(),
-      (err) => {
-        logger.error('mqtt message handling failed', { err, topic: packet.topic });
-        done();
-      },
-    );
+    const client = link.client;
+    const stream = client.stream;
+    const answer = receive(packet);
+    answered = answered
+      .then(() => answer)
+      .then((reply) => {
+        if (reply) respond(client, reply);
+      })
+      .catch((err: unknown) => logger.error('mqtt message handling failed', { err, topic: packet.topic }));
+    if (packet.qos !== 1) {
+      // QoS 2 completes with PUBREC/PUBCOMP bookkeeping inside MQTT.js: that one waits its turn.
+      void answered.then(() => done());
+      return;
+    }
+    const messageId = packet.messageId!;
+    void answered.then(() => {
+      // A PUBACK belongs to the connection the command came on; after a reconnect the broker
+      // sends the command again and the repeat is answered and acknowledged then.
+      if (client.connected && client.stream === stream) writer._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
+    });
+    // An error to MQTT.js's callback skips its own PUBACK and lets it parse the next packet.
+    done(ACK_LATER);
   };
 
   let presence: MqttLink | undefined;
@@ -285,6 +326,8 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     onState: (listener) => link.onState(listener),
     async close() {
       stopHealth?.();
+      // Commands already taken get their response and PUBACK out before the DISCONNECT.
+      await answered;
       await Promise.all([link.close(), presence?.close()]);
     },
   };
