@@ -33,6 +33,8 @@ const nat = loadNative();
 const h = await nat.openDataplane(dir);
 lap('open');
 try {
+  h.resetCounters(Uint32Array.from(set.order.map((r) => r.slot)));
+  lap(`reset ${set.order.length} counter slots`);
   await h.replace(rec);
   lap('native replace into empty generation');
   await h.replace(Buffer.alloc(0));
