@@ -77,18 +77,14 @@ export function encodeSet(set: RuleSet): Buffer {
   set.visit({
     shape: one,
     count: one,
-    lpm(family, dst, id, length, rank0, rank1, shapes0, shapes1) {
+    lpm(family, id, length, n) {
       buf[at] = KIND.lpm;
       buf[at + 1] = OP_UPSERT;
       buf[at + 2] = family === 6 ? 1 : 0;
-      buf[at + 3] = dst ? 1 : 0;
       buf.writeUInt32LE(length, at + 4);
       // id: address bytes, then the length byte (not part of the key bytes).
       for (let i = 0; i < id.length - 1; i++) buf[at + 8 + i] = id.charCodeAt(i);
-      writeVerdict(buf, at + 48, rank0, byRank);
-      writeVerdict(buf, at + 60, rank1, byRank);
-      buf.writeUInt32LE(shapes0, at + 72);
-      buf.writeUInt32LE(shapes1, at + 76);
+      writeLpmValue(buf, at, [n.v0, n.v1, n.v2, n.v3], [n.m0, n.m1, n.m2, n.m3], byRank);
       at += RECORD_LEN;
     },
     tuple(family, key, rank) {
@@ -102,6 +98,18 @@ export function encodeSet(set: RuleSet): Buffer {
     },
   });
   return buf;
+}
+
+/**
+ * struct pf_lpm_val of an LPM record: the four verdicts [side][hook] fill the
+ * value area (48..96); the four shape bitmaps ride in the key area after the
+ * 16 address bytes (24..40). native/src/records.rs reads them there.
+ */
+function writeLpmValue(buf: Buffer, at: number, ranks: readonly number[], shapes: readonly number[], byRank: Pick<ReadonlyMap<number, RankedRule>, 'get'>): void {
+  for (let i = 0; i < 4; i++) {
+    writeVerdict(buf, at + 48 + 12 * i, ranks[i]!, byRank);
+    buf.writeUInt32LE(shapes[i]!, at + 24 + 4 * i);
+  }
 }
 
 /** Encodes entries in order; `byRank` resolves ranks to the rule's slot and action. */
@@ -118,15 +126,9 @@ function encodeInto(buf: Buffer, at: number, e: MapEntry, byRank: Pick<ReadonlyM
     switch (e.kind) {
       case 'lpm':
         buf[at + 1] = e.ranks ? OP_UPSERT : OP_DELETE;
-        buf[at + 3] = e.side === 'dst' ? 1 : 0;
         buf.writeUInt32LE(e.length, at + 4);
         buf.set(e.address, at + 8);
-        if (e.ranks) {
-          writeVerdict(buf, at + 48, e.ranks[0], byRank);
-          writeVerdict(buf, at + 60, e.ranks[1], byRank);
-          buf.writeUInt32LE(e.shapes?.[0] ?? 0, at + 72);
-          buf.writeUInt32LE(e.shapes?.[1] ?? 0, at + 76);
-        }
+        if (e.ranks) writeLpmValue(buf, at, e.ranks, e.shapes ?? [0, 0, 0, 0], byRank);
         break;
       case 'tuple': {
         buf[at + 1] = e.rank === undefined ? OP_DELETE : OP_UPSERT;

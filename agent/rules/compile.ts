@@ -37,16 +37,18 @@ export interface RankedRule {
   readonly rule: Rule;
 }
 
+/** Index of an LPM value field: [side][hook] flattened (pf_lpm_val). */
+export const lpmSlot = (side: 'src' | 'dst', hook: 0 | 1): number => (side === 'dst' ? 2 : 0) + hook;
+
 export interface LpmEntry {
   readonly kind: 'lpm';
   readonly family: Family;
-  readonly side: 'src' | 'dst';
   readonly address: Uint8Array;
   readonly length: number;
-  /** Best rank per hook [ingress, egress]; undefined: delete the entry. */
-  readonly ranks?: readonly [number, number];
-  /** Per hook: bit i = tuple shape i has a key whose prefix on this side contains the entry. */
-  readonly shapes?: readonly [number, number];
+  /** Best rank per [side][hook] (lpmSlot: src-ingress, src-egress, dst-ingress, dst-egress); undefined: delete the entry. */
+  readonly ranks?: readonly [number, number, number, number];
+  /** Per [side][hook]: bit i = tuple shape i has a key whose prefix on that side contains the entry. */
+  readonly shapes?: readonly [number, number, number, number];
 }
 
 export interface TupleEntry {
@@ -108,8 +110,8 @@ export class CompileError extends Error {
 export interface EntryVisitor {
   shape(e: ShapeEntry): void;
   count(e: ShapeCountEntry): void;
-  /** `id`: address bytes (4 or 16) then one length byte, latin1. */
-  lpm(family: Family, dst: boolean, id: string, length: number, rank0: number, rank1: number, shapes0: number, shapes1: number): void;
+  /** `id`: address bytes (4 or 16) then one length byte, latin1; ranks and shapes per lpmSlot(). */
+  lpm(family: Family, id: string, length: number, n: LpmVal): void;
   tuple(family: Family, key: string, rank: number): void;
 }
 
@@ -163,14 +165,18 @@ export function portPrefixes(range: PortRange | undefined): { value: number; len
 
 // ---------- LPM tables ----------
 
-/** Resolved value of an LPM entry: best rank per hook, shape bits per hook. */
-interface LpmVal {
+/** Resolved value of an LPM entry: best rank and shape bits per lpmSlot(). */
+export interface LpmVal {
   v0: number;
   v1: number;
+  v2: number;
+  v3: number;
   m0: number;
   m1: number;
+  m2: number;
+  m3: number;
 }
-const NO_VAL: LpmVal = { v0: RANK_NONE, v1: RANK_NONE, m0: 0, m1: 0 };
+const NO_VAL: LpmVal = { v0: RANK_NONE, v1: RANK_NONE, v2: RANK_NONE, v3: RANK_NONE, m0: 0, m1: 0, m2: 0, m3: 0 };
 
 interface LpmNode extends LpmVal {
   /** prefixId(): masked address bytes then length, latin1. */
@@ -178,11 +184,13 @@ interface LpmNode extends LpmVal {
   /** Numeric sort key from the leading bytes (exact for IPv4; IPv6 ties fall back to id). */
   readonly key: number;
   readonly length: number;
-  /** Rules stored at exactly this prefix: pairs of (hook bits: 1 ingress, 2 egress; rank). */
+  /** Rules stored at exactly this prefix: pairs of (bits of lpmSlot()s it applies to; rank). */
   own: number[] | null;
-  /** Shapes with a tuple key at exactly this prefix, per hook (never cleared in place). */
-  bits0: number;
-  bits1: number;
+  /** Shapes with a tuple key at exactly this prefix, per lpmSlot() (never cleared in place). */
+  b0: number;
+  b1: number;
+  b2: number;
+  b3: number;
 }
 
 function minOf(xs: readonly number[] | null): number {
@@ -228,14 +236,39 @@ function isInside(outer: LpmNode, inner: LpmNode): boolean {
 function resolve(n: LpmNode, up: LpmVal): boolean {
   const v0 = Math.min(minAt(n.own, 1), up.v0);
   const v1 = Math.min(minAt(n.own, 2), up.v1);
-  const m0 = (n.bits0 | up.m0) >>> 0;
-  const m1 = (n.bits1 | up.m1) >>> 0;
-  if (v0 === n.v0 && v1 === n.v1 && m0 === n.m0 && m1 === n.m1) return false;
+  const v2 = Math.min(minAt(n.own, 4), up.v2);
+  const v3 = Math.min(minAt(n.own, 8), up.v3);
+  const m0 = (n.b0 | up.m0) >>> 0;
+  const m1 = (n.b1 | up.m1) >>> 0;
+  const m2 = (n.b2 | up.m2) >>> 0;
+  const m3 = (n.b3 | up.m3) >>> 0;
+  if (v0 === n.v0 && v1 === n.v1 && v2 === n.v2 && v3 === n.v3 && m0 === n.m0 && m1 === n.m1 && m2 === n.m2 && m3 === n.m3) return false;
   n.v0 = v0;
   n.v1 = v1;
+  n.v2 = v2;
+  n.v3 = v3;
   n.m0 = m0;
   n.m1 = m1;
+  n.m2 = m2;
+  n.m3 = m3;
   return true;
+}
+
+const copyVal = (n: LpmVal, up: LpmVal): void => {
+  n.v0 = up.v0;
+  n.v1 = up.v1;
+  n.v2 = up.v2;
+  n.v3 = up.v3;
+  n.m0 = up.m0;
+  n.m1 = up.m1;
+  n.m2 = up.m2;
+  n.m3 = up.m3;
+};
+
+/** Bits of the lpmSlot()s a rule's rank applies to, from its side and hooks. */
+function slotBits(side: 'src' | 'dst' | 'either', ingress: boolean, egress: boolean): number {
+  const h = (ingress ? 1 : 0) | (egress ? 2 : 0);
+  return side === 'src' ? h : side === 'dst' ? h << 2 : h | (h << 2);
 }
 
 function remove1(xs: number[] | null, r: number | undefined): void {
@@ -254,35 +287,35 @@ function removePair(own: number[] | null, bits: number, rank: number): void {
     }
 }
 
+/** One trie per family; each entry holds values for both address sides. */
 class LpmTable {
   readonly nodes = new Map<string, LpmNode>();
   sorted: LpmNode[] = [];
-  constructor(
-    readonly family: Family,
-    readonly side: 'src' | 'dst',
-  ) {}
+  constructor(readonly family: Family) {}
 
   private node(address: Uint8Array, length: number, create: boolean): LpmNode | undefined {
     const id = prefixId(address, length);
     let n = this.nodes.get(id);
     if (!n && create) {
-      n = { id, key: sortKey(id), length, own: null, bits0: 0, bits1: 0, v0: RANK_NONE, v1: RANK_NONE, m0: 0, m1: 0 };
+      n = { id, key: sortKey(id), length, own: null, b0: 0, b1: 0, b2: 0, b3: 0, ...NO_VAL };
       this.nodes.set(id, n);
     }
     return n;
   }
 
-  private own(n: LpmNode, r0: number | undefined, r1: number | undefined, bits0: number, bits1: number): void {
-    // A rule has one rank; r0/r1 say at which hooks it applies.
-    const rank = r0 ?? r1;
-    if (rank !== undefined) (n.own ??= []).push((r0 !== undefined ? 1 : 0) | (r1 !== undefined ? 2 : 0), rank);
-    n.bits0 = (n.bits0 | bits0) >>> 0;
-    n.bits1 = (n.bits1 | bits1) >>> 0;
+  /** Stores a rule's rank for the lpmSlot()s in `slots` (0: none), or shape bits at one slot. */
+  private own(n: LpmNode, slots: number, rank: number, shapeSlot: number, shapeBits: number): void {
+    if (slots !== 0) (n.own ??= []).push(slots, rank);
+    if (shapeBits === 0) return;
+    if (shapeSlot === 0) n.b0 = (n.b0 | shapeBits) >>> 0;
+    else if (shapeSlot === 1) n.b1 = (n.b1 | shapeBits) >>> 0;
+    else if (shapeSlot === 2) n.b2 = (n.b2 | shapeBits) >>> 0;
+    else n.b3 = (n.b3 | shapeBits) >>> 0;
   }
 
-  /** Adds ranks and shape bits without computing values (bulk build; finish with resolveAll()). */
-  addBulk(p: Prefix, r0: number | undefined, r1: number | undefined, bits0 = 0, bits1 = 0): void {
-    this.own(this.node(p.address, p.length, true)!, r0, r1, bits0, bits1);
+  /** Adds a rank (or shape bits) without computing values (bulk build; finish with resolveAll()). */
+  addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0): void {
+    this.own(this.node(p.address, p.length, true)!, slots, rank, shapeSlot, shapeBits);
   }
 
   /** Sorts and pre-resolves every entry: value = best rank and shape bits over ancestors and self. */
@@ -331,41 +364,36 @@ class LpmTable {
     return NO_VAL;
   }
 
-  /** Adds a rule's ranks (or tuple shape bits) at a prefix; appends the entries that change. */
-  add(p: Prefix, r0: number | undefined, r1: number | undefined, out: MapEntry[], bits0 = 0, bits1 = 0): void {
+  /** Adds a rule's rank (or tuple shape bits) at a prefix; appends the entries that change. */
+  add(p: Prefix, slots: number, rank: number, out: MapEntry[], shapeSlot = 0, shapeBits = 0): void {
     let n = this.node(p.address, p.length, false);
     const changed = new Set<LpmNode>();
     if (!n) {
       n = this.node(p.address, p.length, true)!;
-      const up = this.parentVal(p);
-      n.v0 = up.v0;
-      n.v1 = up.v1;
-      n.m0 = up.m0;
-      n.m1 = up.m1;
+      copyVal(n, this.parentVal(p));
       this.sorted.splice(this.index(n), 0, n);
       changed.add(n);
     }
-    this.own(n, r0, r1, bits0, bits1);
+    this.own(n, slots, rank, shapeSlot, shapeBits);
     const i = this.index(n);
     if (resolve(n, this.parentVal(p))) changed.add(n);
     this.walk(i + 1, this.subtreeEnd(i), n, n, changed);
     for (const c of changed) out.push(this.entry(c));
   }
 
-  /** Removes a rule's ranks from a prefix; appends the entries that change. */
-  remove(p: Prefix, r0: number | undefined, r1: number | undefined, out: MapEntry[]): void {
+  /** Removes a rule's rank from a prefix; appends the entries that change. */
+  remove(p: Prefix, slots: number, rank: number, out: MapEntry[]): void {
     const n = this.node(p.address, p.length, false);
     if (!n) return;
-    const rank = r0 ?? r1;
-    if (rank !== undefined) removePair(n.own, (r0 !== undefined ? 1 : 0) | (r1 !== undefined ? 2 : 0), rank);
+    removePair(n.own, slots, rank);
     const i = this.index(n);
     const end = this.subtreeEnd(i);
     const up = this.parentVal(p);
     const changed = new Set<LpmNode>();
-    if (!n.own?.length && n.bits0 === 0 && n.bits1 === 0) {
+    if (!n.own?.length && n.b0 === 0 && n.b1 === 0 && n.b2 === 0 && n.b3 === 0) {
       this.nodes.delete(n.id);
       this.sorted.splice(i, 1);
-      out.push({ kind: 'lpm', family: this.family, side: this.side, address: bytesOf(n.id).subarray(0, -1), length: n.length });
+      out.push({ kind: 'lpm', family: this.family, address: bytesOf(n.id).subarray(0, -1), length: n.length });
       this.walk(i, end - 1, undefined, up, changed);
     } else {
       if (resolve(n, up)) changed.add(n);
@@ -375,8 +403,12 @@ class LpmTable {
   }
 
   entry(n: LpmNode): LpmEntry {
-    return { kind: 'lpm', family: this.family, side: this.side, address: bytesOf(n.id).subarray(0, -1), length: n.length, ranks: [n.v0, n.v1], shapes: [n.m0, n.m1] };
+    return lpmEntry(this.family, n.id, n.length, n);
   }
+}
+
+function lpmEntry(family: Family, id: string, length: number, n: LpmVal): LpmEntry {
+  return { kind: 'lpm', family, address: bytesOf(id).subarray(0, -1), length, ranks: [n.v0, n.v1, n.v2, n.v3], shapes: [n.m0, n.m1, n.m2, n.m3] };
 }
 
 // ---------- tuple space ----------
@@ -397,7 +429,8 @@ interface Shape {
 
 export interface LpmTerm {
   readonly kind: 'lpm';
-  readonly side: 'src' | 'dst';
+  /** `either`: one entry serves both address sides. */
+  readonly side: 'src' | 'dst' | 'either';
   readonly prefix: Prefix;
 }
 export interface TupleTerm {
@@ -418,7 +451,7 @@ export function ruleTerms(rule: Rule): Term[] {
   const addressOnly = m.protocol === undefined && !m.srcPorts && !m.dstPorts;
   const prefixes = (m.either ? 1 : 0) + (m.src ? 1 : 0) + (m.dst ? 1 : 0);
   if (addressOnly && prefixes === 1) {
-    if (m.either) return [{ kind: 'lpm', side: 'src', prefix: m.either }, { kind: 'lpm', side: 'dst', prefix: m.either }];
+    if (m.either) return [{ kind: 'lpm', side: 'either', prefix: m.either }];
     if (m.src) return [{ kind: 'lpm', side: 'src', prefix: m.src }];
     return [{ kind: 'lpm', side: 'dst', prefix: m.dst! }];
   }
@@ -447,7 +480,6 @@ function ruleHooks(rule: Rule): (0 | 1)[] {
   return rule.direction === 'both' ? [0, 1] : [hookIndex(rule.direction)];
 }
 
-const lpmIndex = (family: Family, side: 'src' | 'dst'): number => (family === 6 ? 2 : 0) + (side === 'dst' ? 1 : 0);
 
 const portMask = (len: number): number => (len === 0 ? 0 : (0xffff << (16 - len)) & 0xffff);
 
@@ -507,8 +539,8 @@ export class RuleSet {
   readonly order: RankedRule[] = [];
   readonly byNumber = new Map<number, RankedRule>();
   readonly byRank = new Map<number, RankedRule>();
-  /** LPM tables by lpmIndex(family, side). */
-  private readonly lpm: LpmTable[] = [new LpmTable(4, 'src'), new LpmTable(4, 'dst'), new LpmTable(6, 'src'), new LpmTable(6, 'dst')];
+  /** LPM tables, IPv4 then IPv6. */
+  private readonly lpm: LpmTable[] = [new LpmTable(4), new LpmTable(6)];
   /** Tuple key (tupleId) -> rank, or ranks when several rules share the key. */
   private readonly tuples = new Map<string, number | number[]>();
   private readonly shapes = new Map<string, Shape>();
@@ -555,12 +587,12 @@ export class RuleSet {
       set.byNumber.set(rr.number, rr);
       set.byRank.set(rr.rank, rr);
       const hooks = ruleHooks(rule);
-      const r0 = rule.direction !== 'egress' ? rr.rank : undefined;
-      const r1 = rule.direction !== 'ingress' ? rr.rank : undefined;
+      const ingress = rule.direction !== 'egress';
+      const egress = rule.direction !== 'ingress';
       const family = rule.match.family;
       for (const term of ruleTerms(rule)) {
         if (term.kind === 'lpm') {
-          set.lpm[lpmIndex(family, term.side)]!.addBulk(term.prefix, r0, r1);
+          set.lpm[family === 6 ? 1 : 0]!.addBulk(term.prefix, slotBits(term.side, ingress, egress), rr.rank);
           continue;
         }
         for (const hook of hooks) {
@@ -604,14 +636,12 @@ export class RuleSet {
    */
   private markPrefixes(shape: Shape, t: TupleTerm, out: MapEntry[] | undefined): void {
     const bit = (1 << shape.index) >>> 0;
-    const b0 = shape.hook === 0 ? bit : 0;
-    const b1 = shape.hook === 1 ? bit : 0;
+    const table = this.lpm[shape.family === 6 ? 1 : 0]!;
     for (const side of ['src', 'dst'] as const) {
       const prefix = t[side];
       if (!prefix || prefix.length === 0) continue;
-      const table = this.lpm[lpmIndex(shape.family, side)]!;
-      if (out) table.add(prefix, undefined, undefined, out, b0, b1);
-      else table.addBulk(prefix, undefined, undefined, b0, b1);
+      if (out) table.add(prefix, 0, 0, out, lpmSlot(side, shape.hook), bit);
+      else table.addBulk(prefix, 0, 0, lpmSlot(side, shape.hook), bit);
     }
   }
 
@@ -670,10 +700,7 @@ export class RuleSet {
       const first = list[0];
       if (first) v.count(this.shapeCount(first.family, first.hook));
     }
-    for (const t of this.lpm) {
-      const dst = t.side === 'dst';
-      for (const n of t.sorted) v.lpm(t.family, dst, n.id, n.length, n.v0, n.v1, n.m0, n.m1);
-    }
+    for (const t of this.lpm) for (const n of t.sorted) v.lpm(t.family, n.id, n.length, n);
     for (const [id, r] of this.tuples) v.tuple(id[0] === '4' ? 4 : 6, id, typeof r === 'number' ? r : minOf(r));
   }
 
@@ -683,8 +710,7 @@ export class RuleSet {
     this.visit({
       shape: (e) => out.push(e),
       count: (e) => out.push(e),
-      lpm: (family, dst, addr, length, v0, v1, m0, m1) =>
-        out.push({ kind: 'lpm', family, side: dst ? 'dst' : 'src', address: bytesOf(addr).subarray(0, -1), length, ranks: [v0, v1], shapes: [m0, m1] }),
+      lpm: (family, id, length, n) => out.push(lpmEntry(family, id, length, n)),
       tuple: (_family, id, rank) => out.push(tupleEntry(id, rank)),
     });
     return out;
@@ -754,11 +780,11 @@ export class RuleSet {
         }
       }
     }
-    const r0 = rule.direction !== 'egress' ? rank : undefined;
-    const r1 = rule.direction !== 'ingress' ? rank : undefined;
+    const ingress = rule.direction !== 'egress';
+    const egress = rule.direction !== 'ingress';
     for (const term of terms) {
       if (term.kind === 'lpm') {
-        this.lpm[lpmIndex(family, term.side)]!.add(term.prefix, r0, r1, out);
+        this.lpm[family === 6 ? 1 : 0]!.add(term.prefix, slotBits(term.side, ingress, egress), rank, out);
       } else {
         for (const hook of hooks) {
           const shape = this.shapes.get(shapeSig(family, hook, term))!;
@@ -779,11 +805,11 @@ export class RuleSet {
     const family = rule.match.family;
     const hooks = ruleHooks(rule);
     const out: MapEntry[] = [];
-    const r0 = rule.direction !== 'egress' ? rr.rank : undefined;
-    const r1 = rule.direction !== 'ingress' ? rr.rank : undefined;
+    const ingress = rule.direction !== 'egress';
+    const egress = rule.direction !== 'ingress';
     for (const term of ruleTerms(rule)) {
       if (term.kind === 'lpm') {
-        this.lpm[lpmIndex(family, term.side)]!.remove(term.prefix, r0, r1, out);
+        this.lpm[family === 6 ? 1 : 0]!.remove(term.prefix, slotBits(term.side, ingress, egress), rr.rank, out);
       } else {
         for (const hook of hooks) {
           const shape = this.shapes.get(shapeSig(family, hook, term))!;

@@ -21,9 +21,10 @@ pub struct Verdict {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LpmVal {
-    pub hook: [Verdict; 2],
-    /// Per hook: bit i = tuple shape i has a key whose prefix on this side contains the entry.
-    pub shapes: [u32; 2],
+    /// [side][hook]: best address-only rule whose prefix on that side contains the entry.
+    pub v: [[Verdict; 2]; 2],
+    /// [side][hook]: bit i = tuple shape i has a key whose prefix on that side contains the entry.
+    pub shapes: [[u32; 2]; 2],
 }
 
 #[repr(C)]
@@ -82,7 +83,7 @@ unsafe impl Pod for Shape {}
 unsafe impl Pod for Counter {}
 
 const _: () = assert!(size_of::<Verdict>() == 12);
-const _: () = assert!(size_of::<LpmVal>() == 32);
+const _: () = assert!(size_of::<LpmVal>() == 64);
 const _: () = assert!(size_of::<ShapeSet>() == 16);
 const _: () = assert!(size_of::<Tup4Key>() == 16);
 const _: () = assert!(size_of::<Tup6Key>() == 40);
@@ -99,5 +100,5 @@ pub mod names {
     pub const MGMT4: &str = "pf_m4";
     pub const MGMT6: &str = "pf_m6";
     pub const MGMT_PORT: &str = "pf_mport";
-    // Rule maps (pf_s4 ... pf_t6): native/src/kernel.rs KINDS.
+    // Rule maps (pf_l4, pf_l6, pf_t4, pf_t6): native/src/kernel.rs KINDS.
 }

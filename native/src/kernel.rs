@@ -128,21 +128,19 @@ const MAP_HASH: u32 = 1;
 const MAP_LPM: u32 = 11;
 const NO_PREALLOC: u32 = 1;
 
-/// Index in KINDS: LPM s4, d4, s6, d6, then tuples t4, t6.
-const KINDS: [Kind; 6] = [
-    Kind { outer: "pf_s4", map_type: MAP_LPM, key_size: 8, value_size: size_of::<LpmVal>() },
-    Kind { outer: "pf_d4", map_type: MAP_LPM, key_size: 8, value_size: size_of::<LpmVal>() },
-    Kind { outer: "pf_s6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
-    Kind { outer: "pf_d6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
+/// Index in KINDS: LPM l4, l6, then tuples t4, t6.
+const KINDS: [Kind; 4] = [
+    Kind { outer: "pf_l4", map_type: MAP_LPM, key_size: 8, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_l6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
     Kind { outer: "pf_t4", map_type: MAP_HASH, key_size: 16, value_size: size_of::<Verdict>() },
     Kind { outer: "pf_t6", map_type: MAP_HASH, key_size: 40, value_size: size_of::<Verdict>() },
 ];
 
-const fn lpm_kind(v6: bool, dst: bool) -> usize {
-    (v6 as usize) * 2 + dst as usize
+const fn lpm_kind(v6: bool) -> usize {
+    v6 as usize
 }
 const fn tuple_kind(v6: bool) -> usize {
-    4 + v6 as usize
+    2 + v6 as usize
 }
 
 /// A fresh, empty inner map of a kind.
@@ -161,16 +159,22 @@ fn put_verdict(out: &mut Vec<u8>, v: &Verdict) {
 /// the map kind; None for shape records (they go to arrays).
 fn entry_bytes(r: &Record, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Option<(usize, bool)> {
     match r {
-        Record::Lpm { v6, dst, prefix_len, addr, value: v } => {
+        Record::Lpm { v6, prefix_len, addr, value: v } => {
             key.extend_from_slice(&prefix_len.to_ne_bytes());
             key.extend_from_slice(&addr[..if *v6 { 16 } else { 4 }]);
             if let Some(v) = v {
-                put_verdict(value, &v.hook[0]);
-                put_verdict(value, &v.hook[1]);
-                value.extend_from_slice(&v.shapes[0].to_ne_bytes());
-                value.extend_from_slice(&v.shapes[1].to_ne_bytes());
+                for side in &v.v {
+                    for hook in side {
+                        put_verdict(value, hook);
+                    }
+                }
+                for side in &v.shapes {
+                    for bits in side {
+                        value.extend_from_slice(&bits.to_ne_bytes());
+                    }
+                }
             }
-            Some((lpm_kind(*v6, *dst), v.is_some()))
+            Some((lpm_kind(*v6), v.is_some()))
         }
         Record::Tuple { v6, key: k, value: v } => {
             key.extend_from_slice(&k[..KINDS[tuple_kind(*v6)].key_size]);
@@ -401,8 +405,8 @@ impl Kernel {
         let recs = records::decode(buf)?;
         let next = 1 - self.active_generation()?;
         let fresh = KINDS.iter().map(create_inner).collect::<Result<Vec<_>, _>>()?;
-        let mut keys: [Vec<u8>; 6] = Default::default();
-        let mut values: [Vec<u8>; 6] = Default::default();
+        let mut keys: [Vec<u8>; KINDS.len()] = Default::default();
+        let mut values: [Vec<u8>; KINDS.len()] = Default::default();
         let mut shape_recs = Vec::new();
         for r in &recs {
             let (mut k, mut v) = (Vec::new(), Vec::new());

@@ -17,7 +17,7 @@ pub enum RecordError {
 /// One decoded record.
 #[derive(Debug)]
 pub enum Record {
-    Lpm { v6: bool, dst: bool, prefix_len: u32, addr: [u8; 16], value: Option<LpmVal> },
+    Lpm { v6: bool, prefix_len: u32, addr: [u8; 16], value: Option<LpmVal> },
     Tuple { v6: bool, key: [u8; 40], value: Option<Verdict> },
     /// `index` within one generation: (hook * 2 + fam) * MAX_SHAPES + i.
     Shape { index: u32, shape: Shape },
@@ -52,7 +52,7 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
         .enumerate()
         .map(|(index, r)| {
             let bad = |problem: &str| RecordError::Bad { index, problem: problem.into() };
-            let (kind, op, fam, side) = (r[0], r[1], r[2], r[3]);
+            let (kind, op, fam, hook) = (r[0], r[1], r[2], r[3]);
             if fam > 1 {
                 return Err(bad("family must be 0 (IPv4) or 1 (IPv6)"));
             }
@@ -72,11 +72,13 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
                     }
                     let mut addr = [0u8; 16];
                     addr.copy_from_slice(&key[..16]);
+                    // Verdicts [side][hook] fill the value area; the shape bitmaps
+                    // [side][hook] ride in the key area after the 16 address bytes.
                     let value = upsert.then(|| LpmVal {
-                        hook: [verdict(&val[0..12]), verdict(&val[12..24])],
-                        shapes: [u32_le(val, 24), u32_le(val, 28)],
+                        v: [[verdict(&val[0..12]), verdict(&val[12..24])], [verdict(&val[24..36]), verdict(&val[36..48])]],
+                        shapes: [[u32_le(key, 16), u32_le(key, 20)], [u32_le(key, 24), u32_le(key, 28)]],
                     });
-                    Ok(Record::Lpm { v6, dst: side == 1, prefix_len: n, addr, value })
+                    Ok(Record::Lpm { v6, prefix_len: n, addr, value })
                 }
                 KIND_TUPLE => {
                     let mut k = [0u8; 40];
@@ -100,11 +102,11 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
                     Ok(Record::Shape { index: n, shape })
                 }
                 KIND_SHAPE_COUNT => {
-                    if n > crate::abi::MAX_SHAPES || side > 1 {
+                    if n > crate::abi::MAX_SHAPES || hook > 1 {
                         return Err(bad("shape count or hook out of range"));
                     }
                     let set = ShapeSet { count: n, wild_src: u32_le(val, 0), wild_dst: u32_le(val, 4), pad: 0 };
-                    Ok(Record::ShapeCount { hook: side, v6, set })
+                    Ok(Record::ShapeCount { hook, v6, set })
                 }
                 _ => Err(bad("unknown record kind")),
             }

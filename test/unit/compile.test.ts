@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Prefix, Rule } from '../../agent/rules/model.js';
-import { CompileError, MAX_SHAPES, RANK_STEP, RuleSet, portPrefixes, type LpmEntry, type ShapeCountEntry, type ShapeEntry, type TupleEntry } from '../../agent/rules/compile.js';
+import { CompileError, MAX_SHAPES, RANK_NONE, RANK_STEP, RuleSet, lpmSlot, portPrefixes, type LpmEntry, type ShapeCountEntry, type ShapeEntry, type TupleEntry } from '../../agent/rules/compile.js';
 import { encodeRecords, encodeSet } from '../../agent/dataplane/records.js';
 import { prng, randomRule } from '../kernel/frames.js';
 
@@ -17,15 +17,17 @@ t.test('port ranges split into aligned prefixes', async (t) => {
   t.same(portPrefixes({ low: 0, high: 65535 }), [{ value: 0, length: 0 }]);
 });
 
-t.test('either goes to both LPM sides; entries inherit the best containing rule per hook', async (t) => {
+t.test('either serves both LPM sides; entries inherit the best containing rule per side and hook', async (t) => {
   const set = RuleSet.compile([
     rule(1, { family: 4, either: p4([192, 0, 2, 0], 24) }),
     rule(2, { family: 4, src: p4([192, 0, 2, 128], 25) }, { action: 'allow', direction: 'both' }),
   ]);
   const e = lpm(set);
-  const src25 = e.find((x) => x.side === 'src' && x.length === 25)!;
-  t.same(src25.ranks, [RANK_STEP, 2 * RANK_STEP], 'ingress: rule 1 (containing /24) wins; egress: only rule 2');
-  t.ok(e.some((x) => x.side === 'dst' && x.length === 24), 'either also on the destination side');
+  const e25 = e.find((x) => x.length === 25)!;
+  t.same(e25.ranks!.slice(0, 2), [RANK_STEP, 2 * RANK_STEP], 'source side: ingress rule 1 (containing /24) wins; egress only rule 2');
+  t.same(e25.ranks!.slice(2), [RANK_STEP, RANK_NONE], 'destination side: only rule 1, at ingress');
+  const e24 = e.find((x) => x.length === 24)!;
+  t.same(e24.ranks, [RANK_STEP, RANK_NONE, RANK_STEP, RANK_NONE], 'either: one entry for both sides');
 });
 
 t.test('in-place insert and remove change only affected entries and restore the original', async (t) => {
@@ -35,7 +37,7 @@ t.test('in-place insert and remove change only affected entries and restore the 
   const d = set.insert(rule(3, { family: 4, src: p4([192, 0, 2, 0], 16) }, { action: 'allow' }), 1)!;
   t.ok(d, 'rank gap available');
   t.equal(d.entries.length, 3, 'new /16 plus the two contained entries now resolved to rule 3');
-  t.ok(d.entries.every((e) => e.kind === 'lpm' && e.ranks![0] === set.byNumber.get(3)!.rank));
+  t.ok(d.entries.every((e) => e.kind === 'lpm' && e.ranks![lpmSlot('src', 0)] === set.byNumber.get(3)!.rank));
   set.remove(3);
   t.equal(JSON.stringify(lpm(set)), before, 'removing restores the previous values');
 });
@@ -78,13 +80,14 @@ t.test('LPM entries name the tuple shapes whose prefixes contain them; wildcard 
   const bit = (pred: (s: ShapeEntry) => boolean): number => 1 << shapes.find(pred)!.index;
   const dstShape = bit((s) => s.dstLength === 24);
   const srcShape = bit((s) => s.srcLength === 24);
-  const dst24 = lpm(set).find((e) => e.side === 'dst' && e.length === 24)!;
-  t.equal(dst24.shapes![0], dstShape, 'the /24 destination names the shape of rule 1 at ingress');
-  t.equal(dst24.shapes![1], 0, 'and no egress shape: rule 1 is ingress only');
-  const src24 = lpm(set).find((e) => e.side === 'src' && e.length === 24)!;
-  t.equal(src24.shapes![0], srcShape);
-  const host = lpm(set).find((e) => e.side === 'src' && e.length === 32)!;
-  t.equal(host.shapes![0], 0, 'an address rule alone names no shape');
+  const dst24 = lpm(set).find((e) => e.length === 24 && e.address[0] === 198)!;
+  t.equal(dst24.shapes![lpmSlot('dst', 0)], dstShape, 'the /24 destination names the shape of rule 1 at ingress');
+  t.equal(dst24.shapes![lpmSlot('dst', 1)], 0, 'and no egress shape: rule 1 is ingress only');
+  t.equal(dst24.shapes![lpmSlot('src', 0)], 0, 'and nothing on the source side');
+  const src24 = lpm(set).find((e) => e.length === 24 && e.address[0] === 203)!;
+  t.equal(src24.shapes![lpmSlot('src', 0)], srcShape);
+  const host = lpm(set).find((e) => e.length === 32)!;
+  t.same(host.shapes, [0, 0, dstShape, 0], 'an address rule names no shape; the host inherits the /24 destination bits');
   const count = set.entries().find((e): e is ShapeCountEntry => e.kind === 'shape-count' && e.hook === 0 && e.family === 4)!;
   t.equal(count.wildSrc, dstShape, 'rule 1 has no source prefix');
   t.equal(count.wildDst, srcShape, 'rule 2 has no destination prefix');
@@ -96,8 +99,8 @@ t.test('an inserted connection rule marks its prefix after writing its key', asy
   const kinds = d.entries.map((e) => e.kind);
   t.ok(kinds.indexOf('shape') < kinds.indexOf('tuple') && kinds.indexOf('tuple') < kinds.lastIndexOf('lpm'), `order ${kinds.join(',')}`);
   const marked = d.entries.find((e): e is LpmEntry => e.kind === 'lpm')!;
-  t.equal(marked.shapes![0], 1, 'the /24 now names shape 0 at ingress');
-  t.equal(marked.ranks![0], RANK_STEP, 'and still resolves to rule 1 for address-only matches');
+  t.equal(marked.shapes![lpmSlot('src', 0)], 1, 'the /24 now names shape 0 at ingress');
+  t.equal(marked.ranks![lpmSlot('src', 0)], RANK_STEP, 'and still resolves to rule 1 for address-only matches');
 });
 
 t.test('the fast generation encoding equals encoding every entry object', async (t) => {

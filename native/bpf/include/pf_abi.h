@@ -6,7 +6,7 @@
  *
  * Matching (DESIGN.md section 4): every rule has a rank (lower wins, sparse);
  * the verdict is the matching rule of lowest rank, or pass when none.
- *  - address-only rules: LPM tries per family and side, each entry pre-resolved
+ *  - address-only rules: one LPM trie per family, values per side, each entry pre-resolved
  *    by user space to the best rank among all rules whose prefix contains it,
  *    separately for each hook;
  *  - everything else: tuple-space search, one masked hash key space per shape.
@@ -58,7 +58,7 @@ struct pf_verdict {
 	__u8 pad;
 };
 
-/* LPM trie key: pf_s4_<g>/pf_d4_<g> use 4 address bytes, pf_s6_<g>/pf_d6_<g> 16. */
+/* LPM trie key: pf_l4 inner maps use 4 address bytes, pf_l6 16. */
 struct pf_lpm4_key {
 	__u32 prefixlen;
 	__u8 addr[4];
@@ -68,14 +68,20 @@ struct pf_lpm6_key {
 	__u8 addr[16];
 };
 
-/* LPM value, per hook: the best address-only rule whose prefix contains the
- * entry, and the tuple shapes (bit i = shape i of this hook and family) that
- * hold a key whose prefix on this side contains the entry. The program probes
- * only shapes named by both sides (or wildcard on a side, pf_shape_set), so a
- * packet far from every rule's addresses costs no hash lookup at all. */
+#define PF_SIDE_SRC 0
+#define PF_SIDE_DST 1
+
+/* LPM value. One trie per family serves both address sides: the source
+ * address reads the [PF_SIDE_SRC] half, the destination the [PF_SIDE_DST]
+ * half (an `either` rule is one entry, not two). Per side and hook: the best
+ * address-only rule whose prefix contains the entry, and the tuple shapes
+ * (bit i = shape i of this hook and family) that hold a key whose prefix on
+ * this side contains the entry. The program probes only shapes named by both
+ * sides (or wildcard on a side, pf_shape_set), so a packet far from every
+ * rule's addresses costs no hash lookup at all. 64 bytes. */
 struct pf_lpm_val {
-	struct pf_verdict hook[2];
-	__u32 shapes[2];
+	struct pf_verdict v[2][2]; /* [side][hook] */
+	__u32 shapes[2][2];        /* [side][hook] */
 };
 
 /* Tuple-space keys: the packet's fields ANDed with the shape's masks, plus hook

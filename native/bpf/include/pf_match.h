@@ -28,7 +28,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pf_gen SEC(".maps");
 
-/* Rule maps, per family and side: an array of two maps (index: generation)
+/* Rule maps, per family: an array of two maps (index: generation)
  * whose slots user space fills with freshly created maps. Building a
  * generation never has to empty the old maps key by key: the loader creates
  * new inner maps, fills them (batched), stores them in the inactive slot and
@@ -52,10 +52,8 @@ struct {
 			__uint(value_size, sizeof(struct pf_lpm_val));  \
 		});                                                     \
 	} name SEC(".maps")
-PF_LPM(pf_s4, struct pf_lpm4_key);
-PF_LPM(pf_d4, struct pf_lpm4_key);
-PF_LPM(pf_s6, struct pf_lpm6_key);
-PF_LPM(pf_d6, struct pf_lpm6_key);
+PF_LPM(pf_l4, struct pf_lpm4_key);
+PF_LPM(pf_l6, struct pf_lpm6_key);
 
 /* Tuple-space keys per family (same two-slot scheme); value: best rule for that key. */
 #define PF_TUP(name, keytype)                                           \
@@ -286,40 +284,38 @@ static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u
 					  struct pf_verdict *best, __u32 *src_shapes, __u32 *dst_shapes)
 {
 	struct pf_lpm_val *s = 0, *d = 0;
-	void *sm, *dm;
+	void *m;
 
 	if (p->fam == PF_FAM_V4) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
-		sm = bpf_map_lookup_elem(&pf_s4, &gen);
-		dm = bpf_map_lookup_elem(&pf_d4, &gen);
-		__builtin_memcpy(k.addr, p->src, 4);
-		if (sm)
-			s = bpf_map_lookup_elem(sm, &k);
-		__builtin_memcpy(k.addr, p->dst, 4);
-		if (dm)
-			d = bpf_map_lookup_elem(dm, &k);
+		m = bpf_map_lookup_elem(&pf_l4, &gen);
+		if (m) {
+			__builtin_memcpy(k.addr, p->src, 4);
+			s = bpf_map_lookup_elem(m, &k);
+			__builtin_memcpy(k.addr, p->dst, 4);
+			d = bpf_map_lookup_elem(m, &k);
+		}
 	} else {
 		struct pf_lpm6_key k = {.prefixlen = 128};
-		sm = bpf_map_lookup_elem(&pf_s6, &gen);
-		dm = bpf_map_lookup_elem(&pf_d6, &gen);
-		__builtin_memcpy(k.addr, p->src, 16);
-		if (sm)
-			s = bpf_map_lookup_elem(sm, &k);
-		__builtin_memcpy(k.addr, p->dst, 16);
-		if (dm)
-			d = bpf_map_lookup_elem(dm, &k);
+		m = bpf_map_lookup_elem(&pf_l6, &gen);
+		if (m) {
+			__builtin_memcpy(k.addr, p->src, 16);
+			s = bpf_map_lookup_elem(m, &k);
+			__builtin_memcpy(k.addr, p->dst, 16);
+			d = bpf_map_lookup_elem(m, &k);
+		}
 	}
 	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
 	if (hook == PF_HOOK_INGRESS) {
-		pf_take(best, s ? &s->hook[PF_HOOK_INGRESS] : 0);
-		pf_take(best, d ? &d->hook[PF_HOOK_INGRESS] : 0);
-		*src_shapes = s ? s->shapes[PF_HOOK_INGRESS] : 0;
-		*dst_shapes = d ? d->shapes[PF_HOOK_INGRESS] : 0;
+		pf_take(best, s ? &s->v[PF_SIDE_SRC][PF_HOOK_INGRESS] : 0);
+		pf_take(best, d ? &d->v[PF_SIDE_DST][PF_HOOK_INGRESS] : 0);
+		*src_shapes = s ? s->shapes[PF_SIDE_SRC][PF_HOOK_INGRESS] : 0;
+		*dst_shapes = d ? d->shapes[PF_SIDE_DST][PF_HOOK_INGRESS] : 0;
 	} else {
-		pf_take(best, s ? &s->hook[PF_HOOK_EGRESS] : 0);
-		pf_take(best, d ? &d->hook[PF_HOOK_EGRESS] : 0);
-		*src_shapes = s ? s->shapes[PF_HOOK_EGRESS] : 0;
-		*dst_shapes = d ? d->shapes[PF_HOOK_EGRESS] : 0;
+		pf_take(best, s ? &s->v[PF_SIDE_SRC][PF_HOOK_EGRESS] : 0);
+		pf_take(best, d ? &d->v[PF_SIDE_DST][PF_HOOK_EGRESS] : 0);
+		*src_shapes = s ? s->shapes[PF_SIDE_SRC][PF_HOOK_EGRESS] : 0;
+		*dst_shapes = d ? d->shapes[PF_SIDE_DST][PF_HOOK_EGRESS] : 0;
 	}
 }
 
