@@ -110,7 +110,7 @@ async function load(root: string): Promise<void> {
     const adds = await run(consumer, Array.from({ length: 2000 }, (_, i) => ruleCommand(3 * BATCH + RULES + i, true)), 'add-at-size');
     const last = dataplane.rules.slice(-2000).map((r) => r.number);
     const deletes = await run(consumer, last.map(deleteCommand), 'del-at-size');
-    out(`at ${RULES} rules: allow/deny ${show(adds)}; delete ${show(deletes)} (SimDataplane.remove scans its array; the kernel dataplane does not)`);
+    out(`at ${RULES} rules: allow/deny ${show(adds)}; delete ${show(deletes)}`);
   });
 }
 
