@@ -297,7 +297,7 @@ class LpmTable {
     const id = prefixId(address, length);
     let n = this.nodes.get(id);
     if (!n && create) {
-      n = { id, key: sortKey(id), length, own: null, b0: 0, b1: 0, b2: 0, b3: 0, ...NO_VAL };
+      n = { id, key: sortKey(id), length, own: null, b0: 0, b1: 0, b2: 0, b3: 0, v0: RANK_NONE, v1: RANK_NONE, v2: RANK_NONE, v3: RANK_NONE, m0: 0, m1: 0, m2: 0, m3: 0 };
       this.nodes.set(id, n);
     }
     return n;
