@@ -10,7 +10,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Prefix, Rule } from '../../agent/rules/model.js';
@@ -224,6 +224,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 50 && spawnSync('nsenter', [`--net=/run/netns/${NS_B}`, 'ping', '-c', '1', '-W', '1', A4]).status !== 0; i++)
       await new Promise((r) => setTimeout(r, 100));
 
+    out(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared; figures move with it)`);
     out(`UDP flood ${B4} -> ${A4}:9 from one socket (sendmmsg) for ${SECONDS} s per phase, counted as Ip InDelivers in the receiving namespace`);
     out(`rules: ${RULES} of the realistic mix (${REALISTIC_MIX}), without the few that contain the flood's addresses`);
     const flows = [A4, B4].map((a) => Uint8Array.from(a.split('.').map(Number)));

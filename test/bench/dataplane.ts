@@ -8,10 +8,14 @@
 import type { Prefix, Rule } from '../../agent/rules/model.js';
 import { loadNative } from '../../agent/dataplane/binding.js';
 import { detachAll, openKernelDataplane } from '../../agent/dataplane/kernel.js';
+import { loadavg } from 'node:os';
 import { buildFrame } from '../kernel/frames.js';
 import { REALISTIC_MIX, mix, realisticMix, v6 } from './dataplane-mix.js';
 
 const REPEAT = Number(process.env.OPENC2_BENCH_REPEAT ?? 200_000);
+/** Each figure is the fastest of this many runs: the machine is shared, and other load only ever adds time. */
+const RUNS = 5;
+const fastest = (run: () => number): number => Math.min(...Array.from({ length: RUNS }, run));
 const instance = `bench-${process.pid}`;
 const out = (line: string): boolean => process.stdout.write(line + '\n');
 const miss = buildFrame({ family: 4, src: Uint8Array.from([203, 0, 113, 7]), dst: Uint8Array.from([192, 0, 2, 9]), protocol: 6, srcPort: 40000, dstPort: 443 });
@@ -34,8 +38,9 @@ async function main(): Promise<void> {
   const nat = loadNative();
   const dp = await openKernelDataplane({ instance, interfaces: [] });
   try {
-    const empty = nat.baselineTestRun(miss, REPEAT);
-    out(`empty XDP program: ${empty} ns/packet`);
+    out(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared; figures move with it)`);
+    const empty = fastest(() => nat.baselineTestRun(miss, REPEAT));
+    out(`empty XDP program: ${empty} ns/packet (each ns/packet figure: fastest of ${RUNS} BPF_PROG_TEST_RUN calls x ${REPEAT} repeats)`);
     out(`rule mix: ${REALISTIC_MIX}`);
     const costs = new Map<number, { hit: number; miss: number; near: number }>();
     const all = realisticMix(100_000);
@@ -56,9 +61,9 @@ async function main(): Promise<void> {
     for (const n of [0, 1, 1000, 10_000, 100_000]) {
       const rules = n === 0 ? [] : [...all.slice(0, n - 1), target];
       await dp.replace(rules);
-      const m = dp.testRun('ingress', miss, REPEAT).durationNs;
-      const h = dp.testRun('ingress', hit, REPEAT).durationNs;
-      const nm = dp.testRun('ingress', near, REPEAT).durationNs;
+      const m = fastest(() => dp.testRun('ingress', miss, REPEAT).durationNs);
+      const h = fastest(() => dp.testRun('ingress', hit, REPEAT).durationNs);
+      const nm = fastest(() => dp.testRun('ingress', near, REPEAT).durationNs);
       costs.set(n, { hit: h, miss: m, near: nm });
       out(`${String(n).padStart(6)} rules: hit ${h} ns/packet, miss ${m} ns/packet, near miss ${nm} ns/packet`);
     }
@@ -93,8 +98,8 @@ async function main(): Promise<void> {
     await dp.replace(stress);
     const loadMs = performance.now() - t0;
     const stressTarget = [...stress].reverse().find((r) => r.match.dstPorts)!;
-    const h = dp.testRun('ingress', hitFrame(stressTarget), REPEAT).durationNs;
-    const m = dp.testRun('ingress', miss, REPEAT).durationNs;
+    const h = fastest(() => dp.testRun('ingress', hitFrame(stressTarget), REPEAT).durationNs);
+    const m = fastest(() => dp.testRun('ingress', miss, REPEAT).durationNs);
     out(`stress mix (50% connection rules, 15% with 1024-65535), 100k rules: hit ${h} ns/packet, miss ${m} ns/packet, load ${loadMs.toFixed(0)} ms`);
   } finally {
     await dp.close();
