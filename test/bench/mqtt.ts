@@ -7,6 +7,11 @@
 // Both run with `persistent: false` rules (PF args) and again with persistent ones, whose
 // journal the consumer fdatasyncs before answering: that sync, not MQTT, is then the floor.
 // - fleet: 200 agents, each its own sessions, one `oc2/cmd/all` query, time until all answered.
+// The producer of the sustained and latency runs is a child process (this file with `--producer`),
+// so that the agent's commands per CPU second are the agent's own, as on a router.
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { LinkState } from '../../agent/transports/mqtt-link.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
@@ -26,73 +31,112 @@ function deny(i: number, persistent: boolean): unknown {
   return { action: 'deny', target: { ipv4_connection: { protocol: 'tcp', src_addr: `${net}.${(i >> 1) % 256}/32`, dst_port: 1 + (i >> 9) } }, args: { pf: { persistent } } };
 }
 
-const broker = await startMosquitto({ extra: ['max_inflight_messages 1000', 'max_connections -1'] });
-const agents: MqttAgent[] = [];
-const producers: Producer[] = [];
-try {
-  const agent = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'bench', 'mqtt.presence': false }, logLevel: 'error' });
-  agents.push(agent);
-  await waitForState(agent.transport, LinkState.Online);
-  const producer = await Producer.connect(broker.url, 'bench-orch');
-  producers.push(producer);
-  const topic = 'oc2/cmd/device/bench';
+const topic = 'oc2/cmd/device/bench';
 
+/** What the parent asks the producer child for, and what comes back. */
+type Job = { readonly kind: 'sustained'; readonly count: number; readonly persistent: boolean } | { readonly kind: 'latency'; readonly encoding: 'json' | 'cbor'; readonly persistent: boolean };
+type Outcome = { readonly failed: number } | { readonly samples: number[] };
+
+/** The child: one producer, jobs in order over IPC; deny commands numbered across jobs so every rule is new. */
+async function producerChild(url: string): Promise<void> {
+  const producer = await Producer.connect(url, 'bench-orch');
   let next = 0;
-  async function sustained(count: number, persistent: boolean): Promise<void> {
-    const before = producer.received.length;
-    const cpu = process.cpuUsage();
-    const started = performance.now();
-    const sent: Promise<string>[] = [];
-    for (let i = 0; i < count; i++) sent.push(producer.send(topic, deny(next++, persistent)));
-    await Promise.all(sent);
-    await producer.until((r) => r.length >= before + count, 300_000);
-    const rate = count / ((performance.now() - started) / 1000);
-    const used = process.cpuUsage(cpu);
-    // The producer runs in this process too, so this undercounts what the agent alone does per CPU second.
-    const perCpu = count / ((used.user + used.system) / 1e6);
-    const failed = producer.received.slice(before).filter((r) => (r.message.body.openc2.response as { status: number }).status !== 200).length;
-    console.log(`mqtt sustained, ${persistent ? 'persistent' : 'non-persistent'} rules: ${Math.round(rate)} commands/s, ${Math.round(perCpu)}/s per CPU second of agent + producer (${count} deny commands pipelined, QoS 1, JSON; ${failed} not 200; target >= 5000)`);
-  }
-  async function latency(encoding: 'json' | 'cbor', persistent: boolean): Promise<void> {
+  const runJob = async (job: Job): Promise<Outcome> => {
+    if (job.kind === 'sustained') {
+      const before = producer.received.length;
+      const sent: Promise<string>[] = [];
+      for (let i = 0; i < job.count; i++) sent.push(producer.send(topic, deny(next++, job.persistent)));
+      await Promise.all(sent);
+      await producer.until((r) => r.length >= before + job.count, 300_000);
+      return { failed: producer.received.slice(before).filter((r) => (r.message.body.openc2.response as { status: number }).status !== 200).length };
+    }
     const samples: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       const started = performance.now();
-      await producer.response(await producer.send(topic, deny(next++, persistent), { encoding }), 10_000);
+      await producer.response(await producer.send(topic, deny(next++, job.persistent), { encoding: job.encoding }), 10_000);
       samples.push(performance.now() - started);
     }
-    samples.sort((a, b) => a - b);
-    const rules = agent.dataplane.rules.length;
-    console.log(`mqtt latency ${encoding}, ${persistent ? 'persistent' : 'non-persistent'} rules: p50 ${percentile(samples, 50).toFixed(2)} ms, p99 ${percentile(samples, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, ${rules} rules loaded; target p99 <= 5 ms)`);
-  }
+    return { samples };
+  };
+  process.on('message', (job: Job | 'close') => {
+    if (job === 'close') {
+      void producer.close().then(() => process.disconnect());
+      return;
+    }
+    void runJob(job).then((outcome) => process.send!(outcome));
+  });
+  process.send!('ready');
+}
 
-  // The first run also loads the rule set the latency runs start from.
-  await sustained(RULES, false);
-  await latency('json', false);
-  await latency('cbor', false);
-  await sustained(SAMPLES, true);
-  await latency('json', true);
-  await latency('cbor', true);
-  await producer.close();
-  await agent.close();
-  producers.length = 0;
-  agents.length = 0;
+/** Sends `job` to the producer child and waits for its outcome. */
+async function ask<T extends Outcome>(child: ChildProcess, job: Job): Promise<T> {
+  child.send(job);
+  const [outcome] = await once(child, 'message');
+  return outcome as T;
+}
 
-  // Fleet: many agents, one broadcast.
-  let started = performance.now();
-  for (let i = 0; i < FLEET; i += 20) {
-    const batch = await Promise.all(Array.from({ length: Math.min(20, FLEET - i) }, (_, j) => startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: `fleet-${i + j}` }, logLevel: 'error' })));
-    agents.push(...batch);
+if (process.argv[2] === '--producer') {
+  await producerChild(process.argv[3]!);
+} else {
+  const broker = await startMosquitto({ extra: ['max_inflight_messages 1000', 'max_connections -1'] });
+  const agents: MqttAgent[] = [];
+  const producers: Producer[] = [];
+  let child: ChildProcess | undefined;
+  try {
+    const agent = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'bench', 'mqtt.presence': false }, logLevel: 'error' });
+    agents.push(agent);
+    await waitForState(agent.transport, LinkState.Online);
+    child = fork(fileURLToPath(import.meta.url), ['--producer', broker.url]);
+    await once(child, 'message');
+    const producerChild = child;
+
+    async function sustained(count: number, persistent: boolean): Promise<void> {
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      const { failed } = await ask<{ failed: number }>(producerChild, { kind: 'sustained', count, persistent });
+      const rate = count / ((performance.now() - started) / 1000);
+      const used = process.cpuUsage(cpu);
+      const perCpu = count / ((used.user + used.system) / 1e6);
+      console.log(`mqtt sustained, ${persistent ? 'persistent' : 'non-persistent'} rules: ${Math.round(rate)} commands/s, ${Math.round(perCpu)}/s per CPU second of the agent (${count} deny commands pipelined, QoS 1, JSON; ${failed} not 200; target >= 5000)`);
+    }
+    async function latency(encoding: 'json' | 'cbor', persistent: boolean): Promise<void> {
+      const { samples } = await ask<{ samples: number[] }>(producerChild, { kind: 'latency', encoding, persistent });
+      samples.sort((a, b) => a - b);
+      const rules = agent.dataplane.rules.length;
+      console.log(`mqtt latency ${encoding}, ${persistent ? 'persistent' : 'non-persistent'} rules: p50 ${percentile(samples, 50).toFixed(2)} ms, p99 ${percentile(samples, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, ${rules} rules loaded; target p99 <= 5 ms)`);
+    }
+
+    // The first run also loads the rule set the latency runs start from.
+    await sustained(RULES, false);
+    await latency('json', false);
+    await latency('cbor', false);
+    await sustained(SAMPLES, true);
+    await latency('json', true);
+    await latency('cbor', true);
+    child.send('close');
+    await once(child, 'exit');
+    child = undefined;
+    await agent.close();
+    agents.length = 0;
+
+    // Fleet: many agents, one broadcast.
+    let started = performance.now();
+    for (let i = 0; i < FLEET; i += 20) {
+      const batch = await Promise.all(Array.from({ length: Math.min(20, FLEET - i) }, (_, j) => startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: `fleet-${i + j}` }, logLevel: 'error' })));
+      agents.push(...batch);
+    }
+    await Promise.all(agents.map((a) => waitForState(a.transport, LinkState.Online, 60_000)));
+    const connectMs = performance.now() - started;
+    const fleetProducer = await Producer.connect(broker.url, 'fleet-orch');
+    producers.push(fleetProducer);
+    started = performance.now();
+    const id = await fleetProducer.send('oc2/cmd/all', { action: 'query', target: { features: ['versions'] } });
+    await fleetProducer.until(() => fleetProducer.responsesTo(id).length >= FLEET, 60_000);
+    console.log(`mqtt fleet: ${FLEET} agents (each with its own OpenC2 and presence sessions), one oc2/cmd/all query answered by all in ${(performance.now() - started).toFixed(0)} ms; fleet connected in ${connectMs.toFixed(0)} ms`);
+  } finally {
+    child?.kill();
+    await Promise.allSettled(producers.map((p) => p.close()));
+    await Promise.allSettled(agents.map((a) => a.close()));
+    await broker.remove();
   }
-  await Promise.all(agents.map((a) => waitForState(a.transport, LinkState.Online, 60_000)));
-  const connectMs = performance.now() - started;
-  const fleetProducer = await Producer.connect(broker.url, 'fleet-orch');
-  producers.push(fleetProducer);
-  started = performance.now();
-  const id = await fleetProducer.send('oc2/cmd/all', { action: 'query', target: { features: ['versions'] } });
-  await fleetProducer.until(() => fleetProducer.responsesTo(id).length >= FLEET, 60_000);
-  console.log(`mqtt fleet: ${FLEET} agents (each with its own OpenC2 and presence sessions), one oc2/cmd/all query answered by all in ${(performance.now() - started).toFixed(0)} ms; fleet connected in ${connectMs.toFixed(0)} ms`);
-} finally {
-  await Promise.allSettled(producers.map((p) => p.close()));
-  await Promise.allSettled(agents.map((a) => a.close()));
-  await broker.remove();
 }
