@@ -65,6 +65,8 @@ async function producerChild(url: string): Promise<void> {
     }
     void runJob(job).then((outcome) => process.send!(outcome));
   });
+  // A parent that dies takes the producer with it instead of leaving it publishing at a broker.
+  process.on('disconnect', () => process.exit(0));
   process.send!('ready');
 }
 
