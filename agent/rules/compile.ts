@@ -65,18 +65,22 @@ export interface TupleEntry {
   readonly rank?: number;
 }
 
-export interface ShapeEntry {
-  readonly kind: 'shape';
-  readonly family: Family;
-  readonly hook: 0 | 1;
-  readonly index: number;
-  readonly best: number;
+/** Which fields a tuple-space shape masks, and how far: what all its keys share. */
+export interface ShapeMasks {
   readonly srcLength: number;
   readonly dstLength: number;
   readonly srcPortLength: number;
   readonly dstPortLength: number;
   readonly hasProtocol: boolean;
   readonly needsPorts: boolean;
+}
+
+export interface ShapeEntry extends ShapeMasks {
+  readonly kind: 'shape';
+  readonly family: Family;
+  readonly hook: 0 | 1;
+  readonly index: number;
+  readonly best: number;
 }
 
 export interface ShapeCountEntry {
@@ -413,18 +417,12 @@ function lpmEntry(family: Family, id: string, length: number, n: LpmVal): LpmEnt
 
 // ---------- tuple space ----------
 
-interface Shape {
+interface Shape extends ShapeMasks {
   readonly family: Family;
   readonly hook: 0 | 1;
   readonly sig: string;
   index: number;
   best: number;
-  readonly srcLength: number;
-  readonly dstLength: number;
-  readonly srcPortLength: number;
-  readonly dstPortLength: number;
-  readonly hasProtocol: boolean;
-  readonly needsPorts: boolean;
 }
 
 export interface LpmTerm {
