@@ -1,15 +1,17 @@
 import t from 'tap';
-import { copyFileSync, chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { NATIVE_BASENAME, platformSuffix } from '../../agent/dataplane/binding.js';
 import { BUNDLE, runAgent, startAgent } from '../helpers/agent.js';
 
 // The shipped layout: one folder holding only the bundle and the native module, no node_modules.
 const shipped = mkdtempSync(join(tmpdir(), 'openc2-shipped-'));
 t.teardown(() => rmSync(shipped, { recursive: true, force: true }));
 const dist = dirname(BUNDLE);
-const nativeFile = readdirSync(dist).find((f) => f.startsWith('openc2-dataplane.') && f.endsWith('.node'));
-if (!nativeFile) throw new Error(`no native module in ${dist}: run npm run build`);
+// This machine's module: dist/ may also hold cross-built ones for other CPUs.
+const nativeFile = `${NATIVE_BASENAME}.${platformSuffix()}.node`;
+if (!existsSync(join(dist, nativeFile))) throw new Error(`no ${nativeFile} in ${dist}: run npm run build`);
 copyFileSync(BUNDLE, join(shipped, 'openc2-agent.mjs'));
 copyFileSync(join(dist, nativeFile), join(shipped, nativeFile));
 chmodSync(shipped, 0o755);
@@ -73,5 +75,20 @@ const notRoot = process.getuid?.() !== 0 && 'needs root to drop to an unprivileg
 t.test('without the rights to load BPF the kernel dataplane refuses to start and says why', { skip: notRoot }, async (t) => {
   const { code, output } = await runAgent(['run', '--allow-insecure', '--http-listen', '127.0.0.1:0', '--state-dir', join(shipped, 'state2'), '--run-dir', join(shipped, 'run2')], { ...opts, uid: 65534, gid: 65534 });
   t.equal(code, 1);
-  t.match(output, /dataplane: cannot load BPF programs: .*--dataplane sim/);
+  t.match(output, /dataplane: cannot load BPF programs: .*Operation not permitted.*--dataplane sim/, 'the kernel refused, not a missing module');
+});
+
+t.test('kernel mode leaves its pins in place on SIGTERM, and dataplane detach removes them', { skip: notRoot }, async (t) => {
+  const instance = `cli-test-${process.pid}`;
+  const pins = `/sys/fs/bpf/openc2/${instance}`;
+  t.teardown(() => runAgent(['dataplane', 'detach', '--instance', instance], opts));
+  const agent = startAgent(['run', '--allow-insecure', '--http-listen', '127.0.0.1:0', '--instance', instance, '--state-dir', join(shipped, 'state3'), '--run-dir', join(shipped, 'run3')], opts);
+  t.teardown(() => agent.stop('SIGKILL'));
+  await agent.waitFor(/ready .*dataplane=kernel/, 30_000);
+  t.equal(await agent.stop('SIGTERM'), 0);
+  t.ok(existsSync(pins), 'pins outlive the agent (fail-static)');
+  const detach = await runAgent(['dataplane', 'detach', '--instance', instance], opts);
+  t.equal(detach.code, 0, detach.output);
+  t.match(detach.output, /nothing is enforced now/);
+  t.notOk(existsSync(pins), 'no pins left');
 });
