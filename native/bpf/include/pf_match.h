@@ -38,40 +38,26 @@ struct {
  * must match the template (type, key/value size, flags). Inner sizes are
  * given as numbers: clang emits the key/value types of an inner definition as
  * BTF forward declarations, which aya cannot size. */
-#define PF_LPM(name, keytype)                                           \
+#define PF_GENERATIONS(name, inner_type, keytype, valtype)             \
 	struct {                                                        \
 		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);               \
 		__uint(max_entries, 2);                                 \
 		__type(key, __u32);                                     \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                    \
 		__array(values, struct {                                \
-			__uint(type, BPF_MAP_TYPE_LPM_TRIE);            \
+			__uint(type, inner_type);                       \
 			__uint(max_entries, PF_MAX_ENTRIES);            \
 			__uint(map_flags, BPF_F_NO_PREALLOC);           \
 			__uint(key_size, sizeof(keytype));              \
-			__uint(value_size, sizeof(struct pf_lpm_val));  \
+			__uint(value_size, sizeof(valtype));            \
 		});                                                     \
 	} name SEC(".maps")
-PF_LPM(pf_l4, struct pf_lpm4_key);
-PF_LPM(pf_l6, struct pf_lpm6_key);
+PF_GENERATIONS(pf_l4, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm4_key, struct pf_lpm_val);
+PF_GENERATIONS(pf_l6, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm6_key, struct pf_lpm_val);
 
 /* Tuple-space keys per family (same two-slot scheme); value: best rule for that key. */
-#define PF_TUP(name, keytype)                                           \
-	struct {                                                        \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);               \
-		__uint(max_entries, 2);                                 \
-		__type(key, __u32);                                     \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);                    \
-		__array(values, struct {                                \
-			__uint(type, BPF_MAP_TYPE_HASH);                \
-			__uint(max_entries, PF_MAX_ENTRIES);            \
-			__uint(map_flags, BPF_F_NO_PREALLOC);           \
-			__uint(key_size, sizeof(keytype));              \
-			__uint(value_size, sizeof(struct pf_verdict));  \
-		});                                                     \
-	} name SEC(".maps")
-PF_TUP(pf_t4, struct pf_tup4_key);
-PF_TUP(pf_t6, struct pf_tup6_key);
+PF_GENERATIONS(pf_t4, BPF_MAP_TYPE_HASH, struct pf_tup4_key, struct pf_verdict);
+PF_GENERATIONS(pf_t6, BPF_MAP_TYPE_HASH, struct pf_tup6_key, struct pf_verdict);
 
 /* Shapes of each (generation, hook, family), ordered by best rank at build time;
  * index and count: PF_SHAPE_SET in pf_abi.h. */
