@@ -18,6 +18,21 @@ export const VERSIONS = ['1.0'] as const;
 /** Protocol numbers of the L4-Protocol names (language spec 3.4.2.10). */
 export const L4_PROTOCOL: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17, sctp: 132 };
 
+/** IPv4-Connection and IPv6-Connection (language spec 3.4.1.10/12): the same 5-tuple, one address family. */
+function connection(net: 'IPv4-Net' | 'IPv6-Net'): TypeTable[string] {
+  return {
+    base: 'Record',
+    minFields: 1,
+    fields: [
+      [1, 'src_addr', net, '0..1'],
+      [2, 'src_port', 'Port', '0..1'],
+      [3, 'dst_addr', net, '0..1'],
+      [4, 'dst_port', 'Port', '0..1'],
+      [5, 'protocol', 'L4-Protocol', '0..1'],
+    ],
+  };
+}
+
 /** The language-spec types the profiles use (language spec 3.3 and 3.4). */
 export const LS_TYPES: TypeTable = {
   Action: { base: 'Enumerated', names: ACTIONS },
@@ -29,28 +44,8 @@ export const LS_TYPES: TypeTable = {
   'L4-Protocol': { base: 'Enumerated', names: Object.keys(L4_PROTOCOL) },
   'IPv4-Net': { base: 'Net', family: 4 },
   'IPv6-Net': { base: 'Net', family: 6 },
-  'IPv4-Connection': {
-    base: 'Record',
-    minFields: 1,
-    fields: [
-      [1, 'src_addr', 'IPv4-Net', '0..1'],
-      [2, 'src_port', 'Port', '0..1'],
-      [3, 'dst_addr', 'IPv4-Net', '0..1'],
-      [4, 'dst_port', 'Port', '0..1'],
-      [5, 'protocol', 'L4-Protocol', '0..1'],
-    ],
-  },
-  'IPv6-Connection': {
-    base: 'Record',
-    minFields: 1,
-    fields: [
-      [1, 'src_addr', 'IPv6-Net', '0..1'],
-      [2, 'src_port', 'Port', '0..1'],
-      [3, 'dst_addr', 'IPv6-Net', '0..1'],
-      [4, 'dst_port', 'Port', '0..1'],
-      [5, 'protocol', 'L4-Protocol', '0..1'],
-    ],
-  },
+  'IPv4-Connection': connection('IPv4-Net'),
+  'IPv6-Connection': connection('IPv6-Net'),
   // Duplicates are allowed on input: a consumer SHOULD ignore them (language spec 3.4.1.5).
   Features: { base: 'ArrayOf', items: 'Feature', max: 10 },
   Feature: { base: 'Enumerated', names: ['versions', 'profiles', 'pairs', 'rate_limit'] },
