@@ -13,6 +13,7 @@ import {
   type ShapeCountEntry,
   type ShapeEntry,
 } from '../rules/compile.js';
+import type { Rule } from '../rules/model.js';
 
 export const RECORD_LEN = 96;
 const KIND = { lpm: 1, tuple: 2, shape: 3, 'shape-count': 4 } as const;
@@ -22,11 +23,13 @@ const DROP = { none: 0, reject: 1, false_ack: 2 } as const;
 const FLAG_LOGGED = 1;
 const FLAG_STATEFUL = 2;
 
-/** pf_verdict (12 bytes) for a rank, or "no rule" for RANK_NONE. */
-function writeVerdict(buf: Buffer, at: number, rank: number, byRank: Pick<ReadonlyMap<number, RankedRule>, 'get'>): void {
-  const rr = rank === RANK_NONE ? undefined : byRank.get(rank);
-  if (rank !== RANK_NONE && !rr) throw new Error(`internal: rank ${rank} has no rule`);
-  const slot = rr ? rr.slot : SLOT_DEFAULT;
+/** Bytes 8..10 of a rule's pf_verdict (action, drop, flags) as one little-endian number. */
+function verdictBits(r: Rule): number {
+  return (r.action === 'deny' ? 1 : 0) | (DROP[r.drop] << 8) | ((r.logged ? FLAG_LOGGED : 0) | (r.stateful ? FLAG_STATEFUL : 0)) << 16;
+}
+
+/** pf_verdict (12 bytes): rank, counter slot, then verdictBits(). */
+function writeVerdict(buf: Buffer, at: number, rank: number, slot: number, bits: number): void {
   // Byte by byte: Buffer#writeUInt32LE's checks cost more than the record at 100k rules.
   buf[at] = rank & 0xff;
   buf[at + 1] = (rank >>> 8) & 0xff;
@@ -36,12 +39,20 @@ function writeVerdict(buf: Buffer, at: number, rank: number, byRank: Pick<Readon
   buf[at + 5] = (slot >>> 8) & 0xff;
   buf[at + 6] = (slot >>> 16) & 0xff;
   buf[at + 7] = slot >>> 24;
-  if (rr) {
-    const r = rr.rule;
-    buf[at + 8] = r.action === 'deny' ? 1 : 0;
-    buf[at + 9] = DROP[r.drop];
-    buf[at + 10] = (r.logged ? FLAG_LOGGED : 0) | (r.stateful ? FLAG_STATEFUL : 0);
-  }
+  buf[at + 8] = bits & 0xff;
+  buf[at + 9] = (bits >>> 8) & 0xff;
+  buf[at + 10] = bits >>> 16;
+}
+
+/** Writes the pf_verdict of a rank at `at`. */
+type VerdictWriter = (buf: Buffer, at: number, rank: number) => void;
+
+/** pf_verdict of the rule a rank names in `byRank`, or "no rule" (default pass) for RANK_NONE. */
+function writeRankVerdict(buf: Buffer, at: number, rank: number, byRank: ReadonlyMap<number, RankedRule>): void {
+  if (rank === RANK_NONE) return writeVerdict(buf, at, rank, SLOT_DEFAULT, 0);
+  const rr = byRank.get(rank);
+  if (!rr) throw new Error(`internal: rank ${rank} has no rule`);
+  writeVerdict(buf, at, rank, rr.slot, verdictBits(rr.rule));
 }
 
 /** Address mask of `length` leading bits, `width` bytes. */
@@ -61,39 +72,42 @@ const portMask = (len: number): number => (len === 0 ? 0 : (0xffff << (16 - len)
 export function encodeSet(set: RuleSet): Buffer {
   const buf = Buffer.alloc(set.entryCount() * RECORD_LEN);
   // A fresh compile gives rule i the rank (i + 1) * RANK_STEP: index the rule
-  // list directly, fall back to the map for ranks that inserts made.
+  // list directly, fall back to the map for ranks that inserts made. Each
+  // rule's verdict bytes are read once, not once per entry that names it.
   const order = set.order;
-  const byRank = {
-    get(rank: number): RankedRule | undefined {
-      const rr = order[rank / RANK_STEP - 1];
-      return rr !== undefined && rr.rank === rank ? rr : set.byRank.get(rank);
-    },
+  const bits = new Uint32Array(order.length);
+  for (let i = 0; i < order.length; i++) bits[i] = verdictBits(order[i]!.rule);
+  const verdict: VerdictWriter = (b, at, rank) => {
+    // Not a multiple of the step (RANK_NONE, ranks of inserts): no index, whose
+    // lookup would go by the number's string form.
+    const i = rank % RANK_STEP === 0 ? rank / RANK_STEP - 1 : -1;
+    const rr = i >= 0 ? order[i] : undefined;
+    if (rr !== undefined && rr.rank === rank) writeVerdict(b, at, rank, rr.slot, bits[i]!);
+    else writeRankVerdict(b, at, rank, set.byRank);
   };
   let at = 0;
   const one = (e: ShapeEntry | ShapeCountEntry): void => {
-    encodeInto(buf, at, e, byRank);
+    encodeInto(buf, at, e, verdict);
     at += RECORD_LEN;
   };
   set.visit({
     shape: one,
     count: one,
-    lpm(family, id, length, n) {
+    lpm(table, node) {
       buf[at] = KIND.lpm;
       buf[at + 1] = OP_UPSERT;
-      buf[at + 2] = family === 6 ? 1 : 0;
-      buf.writeUInt32LE(length, at + 4);
-      // id: address bytes, then the length byte (not part of the key bytes).
-      for (let i = 0; i < id.length - 1; i++) buf[at + 8 + i] = id.charCodeAt(i);
-      writeLpmValue(buf, at, [n.v0, n.v1, n.v2, n.v3], [n.m0, n.m1, n.m2, n.m3], byRank);
+      buf[at + 2] = table.family === 6 ? 1 : 0;
+      buf.writeUInt32LE(table.lengthOf(node), at + 4);
+      table.writeAddress(node, buf, at + 8);
+      for (let i = 0; i < 4; i++) writeLpmSlot(buf, at, i, table.rankOf(node, i), table.shapesOf(node, i), verdict);
       at += RECORD_LEN;
     },
-    tuple(family, key, rank) {
+    tuple(table, i) {
       buf[at] = KIND.tuple;
       buf[at + 1] = OP_UPSERT;
-      buf[at + 2] = family === 6 ? 1 : 0;
-      // key[0] is the family tag; the rest is the struct pf_tup4_key / pf_tup6_key bytes.
-      for (let i = 1; i < key.length; i++) buf[at + 7 + i] = key.charCodeAt(i);
-      writeVerdict(buf, at + 48, rank, byRank);
+      buf[at + 2] = table.family === 6 ? 1 : 0;
+      table.writeKey(i, buf, at + 8);
+      verdict(buf, at + 48, table.bestAt(i));
       at += RECORD_LEN;
     },
   });
@@ -101,25 +115,25 @@ export function encodeSet(set: RuleSet): Buffer {
 }
 
 /**
- * struct pf_lpm_val of an LPM record: the four verdicts [side][hook] fill the
- * value area (48..96); the four shape bitmaps ride in the key area after the
- * 16 address bytes (24..40). native/src/records.rs reads them there.
+ * One [side][hook] field (lpmSlot()) of struct pf_lpm_val in an LPM record: the
+ * four verdicts fill the value area (48..96); the four shape bitmaps ride in
+ * the key area after the 16 address bytes (24..40). native/src/records.rs
+ * reads them there.
  */
-function writeLpmValue(buf: Buffer, at: number, ranks: readonly number[], shapes: readonly number[], byRank: Pick<ReadonlyMap<number, RankedRule>, 'get'>): void {
-  for (let i = 0; i < 4; i++) {
-    writeVerdict(buf, at + 48 + 12 * i, ranks[i]!, byRank);
-    buf.writeUInt32LE(shapes[i]!, at + 24 + 4 * i);
-  }
+function writeLpmSlot(buf: Buffer, at: number, slot: number, rank: number, shapes: number, verdict: VerdictWriter): void {
+  verdict(buf, at + 48 + 12 * slot, rank);
+  buf.writeUInt32LE(shapes, at + 24 + 4 * slot);
 }
 
 /** Encodes entries in order; `byRank` resolves ranks to the rule's slot and action. */
 export function encodeRecords(entries: readonly MapEntry[], byRank: ReadonlyMap<number, RankedRule>): Buffer {
   const buf = Buffer.alloc(entries.length * RECORD_LEN);
-  entries.forEach((e, i) => encodeInto(buf, i * RECORD_LEN, e, byRank));
+  const verdict: VerdictWriter = (b, at, rank) => writeRankVerdict(b, at, rank, byRank);
+  entries.forEach((e, i) => encodeInto(buf, i * RECORD_LEN, e, verdict));
   return buf;
 }
 
-function encodeInto(buf: Buffer, at: number, e: MapEntry, byRank: Pick<ReadonlyMap<number, RankedRule>, 'get'>): void {
+function encodeInto(buf: Buffer, at: number, e: MapEntry, verdict: VerdictWriter): void {
   {
     buf[at] = KIND[e.kind];
     buf[at + 2] = e.family === 6 ? 1 : 0;
@@ -128,7 +142,7 @@ function encodeInto(buf: Buffer, at: number, e: MapEntry, byRank: Pick<ReadonlyM
         buf[at + 1] = e.ranks ? OP_UPSERT : OP_DELETE;
         buf.writeUInt32LE(e.length, at + 4);
         buf.set(e.address, at + 8);
-        if (e.ranks) writeLpmValue(buf, at, e.ranks, e.shapes ?? [0, 0, 0, 0], byRank);
+        if (e.ranks) for (let i = 0; i < 4; i++) writeLpmSlot(buf, at, i, e.ranks[i]!, e.shapes?.[i] ?? 0, verdict);
         break;
       case 'tuple': {
         buf[at + 1] = e.rank === undefined ? OP_DELETE : OP_UPSERT;
@@ -141,7 +155,7 @@ function encodeInto(buf: Buffer, at: number, e: MapEntry, byRank: Pick<ReadonlyM
         buf.writeUInt16BE(e.dstPort, k + 6);
         buf.set(e.src, k + 8);
         buf.set(e.dst, k + 8 + e.src.length);
-        if (e.rank !== undefined) writeVerdict(buf, at + 48, e.rank, byRank);
+        if (e.rank !== undefined) verdict(buf, at + 48, e.rank);
         break;
       }
       case 'shape': {

@@ -1,0 +1,308 @@
+/**
+ * One family's LPM trie (pf_l4 / pf_l6) as user space keeps it: every stored
+ * prefix in address order, ancestors before descendants so a subtree is
+ * contiguous, with the rules stored at it and its value pre-resolved over its
+ * ancestors (native/README.md, Matching). Prefixes live in typed arrays, one
+ * row per node, not one object with a string id in a Map each: at 100k rules
+ * those objects made compile spend most of its time allocating and collecting.
+ */
+import type { Family, Prefix } from './model.js';
+import type { LpmEntry, MapEntry } from './map-entries.js';
+import { grow } from './grow.js';
+import { EMPTY, RankLists } from './rank-lists.js';
+import { RANK_NONE } from './ranks.js';
+
+/** Value fields per node: one per lpmSlot() ([side][hook]). */
+const SLOTS = 4;
+/** No node (no stored ancestor). */
+const NONE = -1;
+
+/** The `bits` leading bits of a 32-bit word set (0 <= bits <= 32). */
+const wordMask = (bits: number): number => (bits >= 32 ? 0xffffffff : bits <= 0 ? 0 : ~(0xffffffff >>> bits) >>> 0);
+
+export class LpmTable {
+  /** 32-bit words per address, most significant first, so numeric order is address order. */
+  readonly #words: number;
+  #addr: Uint32Array;
+  #length = new Uint8Array(0);
+  /** Rules stored at exactly this prefix: (bits of the lpmSlot()s a rank applies to, rank). */
+  #own = new Int32Array(0);
+  /** Shapes with a tuple key at exactly this prefix, per lpmSlot() (never cleared in place). */
+  #bits = new Uint32Array(0);
+  /** Resolved value: best rank and shape bits over ancestors and self, per lpmSlot(). */
+  #rank = new Uint32Array(0);
+  #shapes = new Uint32Array(0);
+  #rows = 0;
+  #freeRows: number[] = [];
+  /** Rows in address order (ancestors first). */
+  #sorted = new Int32Array(0);
+  #size = 0;
+  readonly #lists = new RankLists();
+  /** A prefix being looked up, masked to its length. */
+  readonly #probe = new Uint32Array(4);
+  #probeLength = 0;
+  /** Ancestors of the node being resolved: at most one per prefix length. */
+  readonly #stack = new Int32Array(129);
+
+  constructor(readonly family: Family) {
+    this.#words = family === 4 ? 1 : 4;
+    this.#addr = new Uint32Array(0);
+  }
+
+  /** Number of entries (prefixes) in the trie. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The node at position i of address order (0 <= i < size). */
+  nodeAt(i: number): number {
+    return this.#sorted[i]!;
+  }
+
+  lengthOf(node: number): number {
+    return this.#length[node]!;
+  }
+
+  /** Best rank of a node at one lpmSlot(); RANK_NONE when no rule applies. */
+  rankOf(node: number, slot: number): number {
+    return this.#rank[node * SLOTS + slot]!;
+  }
+
+  /** Shape bits of a node at one lpmSlot(). */
+  shapesOf(node: number, slot: number): number {
+    return this.#shapes[node * SLOTS + slot]!;
+  }
+
+  /** Writes a node's address bytes (network order, 4 or 16) at `at`. */
+  writeAddress(node: number, out: Uint8Array, at: number): void {
+    for (let i = 0; i < this.#words; i++) {
+      const w = this.#addr[node * this.#words + i]!;
+      out[at + 4 * i] = w >>> 24;
+      out[at + 4 * i + 1] = (w >>> 16) & 0xff;
+      out[at + 4 * i + 2] = (w >>> 8) & 0xff;
+      out[at + 4 * i + 3] = w & 0xff;
+    }
+  }
+
+  /** Adds a rank (for the lpmSlot() bits `slots`, 0: none) or shape bits at one slot, without resolving (bulk build; finish with resolveAll()). */
+  addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0): void {
+    this.#setProbe(p.address, p.length);
+    this.#store(this.#newRow(), slots, rank, shapeSlot, shapeBits);
+  }
+
+  /** Sorts the bulk-added rows, merges rows of the same prefix and resolves every value. */
+  resolveAll(): void {
+    const rows = Array.from({ length: this.#rows }, (_, i) => i);
+    rows.sort((a, b) => this.#compare(a, b));
+    this.#sorted = new Int32Array(rows.length);
+    let size = 0;
+    for (const r of rows) {
+      const last = size > 0 ? this.#sorted[size - 1]! : NONE;
+      if (last !== NONE && this.#compare(last, r) === 0) {
+        this.#own[last] = this.#lists.concat(this.#own[last]!, this.#own[r]!);
+        for (let s = 0; s < SLOTS; s++) this.#bits[last * SLOTS + s] = (this.#bits[last * SLOTS + s]! | this.#bits[r * SLOTS + s]!) >>> 0;
+        this.#freeRows.push(r);
+      } else this.#sorted[size++] = r;
+    }
+    this.#size = size;
+    this.#walk(0, size, NONE, undefined);
+  }
+
+  /** Adds a rule's rank (or tuple shape bits) at a prefix; appends the entries that change. */
+  add(p: Prefix, slots: number, rank: number, out: MapEntry[], shapeSlot = 0, shapeBits = 0): void {
+    let n = this.#find(p);
+    const fresh = n === NONE;
+    if (fresh) {
+      const at = this.#lowerBound();
+      n = this.#newRow();
+      this.#sorted = grow(this.#sorted, this.#size + 1);
+      this.#sorted.copyWithin(at + 1, at, this.#size);
+      this.#sorted[at] = n;
+      this.#size++;
+    }
+    this.#store(n, slots, rank, shapeSlot, shapeBits);
+    const i = this.#position(n);
+    const changed: number[] = [];
+    if (this.#resolve(n, this.#parent(p)) || fresh) changed.push(n);
+    this.#walk(i + 1, this.#subtreeEnd(i), n, changed);
+    for (const c of changed) out.push(this.entry(c));
+  }
+
+  /** Removes a rule's rank from a prefix; appends the entries that change. */
+  remove(p: Prefix, slots: number, rank: number, out: MapEntry[]): void {
+    const n = this.#find(p);
+    if (n === NONE) return;
+    this.#own[n] = this.#lists.remove(this.#own[n]!, slots, rank);
+    const i = this.#position(n);
+    const end = this.#subtreeEnd(i);
+    const up = this.#parent(p);
+    const changed: number[] = [];
+    let bits = 0;
+    for (let s = 0; s < SLOTS; s++) bits |= this.#bits[n * SLOTS + s]!;
+    if (this.#own[n] === EMPTY && bits === 0) {
+      const address = new Uint8Array(this.#words * 4);
+      this.writeAddress(n, address, 0);
+      out.push({ kind: 'lpm', family: this.family, address, length: this.#length[n]! });
+      this.#sorted.copyWithin(i, i + 1, this.#size);
+      this.#size--;
+      this.#freeRows.push(n);
+      this.#walk(i, end - 1, up, changed);
+    } else {
+      if (this.#resolve(n, up)) changed.push(n);
+      this.#walk(i + 1, end, n, changed);
+    }
+    for (const c of changed) out.push(this.entry(c));
+  }
+
+  /** A node as an entry object (in-place changes, tests). */
+  entry(node: number): LpmEntry {
+    const address = new Uint8Array(this.#words * 4);
+    this.writeAddress(node, address, 0);
+    const v = (s: number): number => this.rankOf(node, s);
+    const m = (s: number): number => this.shapesOf(node, s);
+    return { kind: 'lpm', family: this.family, address, length: this.#length[node]!, ranks: [v(0), v(1), v(2), v(3)], shapes: [m(0), m(1), m(2), m(3)] };
+  }
+
+  #store(n: number, slots: number, rank: number, shapeSlot: number, shapeBits: number): void {
+    if (slots !== 0) this.#own[n] = this.#lists.push(this.#own[n]!, slots, rank);
+    if (shapeBits !== 0) this.#bits[n * SLOTS + shapeSlot] = (this.#bits[n * SLOTS + shapeSlot]! | shapeBits) >>> 0;
+  }
+
+  /** A row for the probe's prefix, with nothing stored and nothing resolved. */
+  #newRow(): number {
+    let n = this.#freeRows.pop();
+    if (n === undefined) {
+      n = this.#rows++;
+      this.#addr = grow(this.#addr, this.#rows * this.#words);
+      this.#length = grow(this.#length, this.#rows);
+      this.#own = grow(this.#own, this.#rows);
+      this.#bits = grow(this.#bits, this.#rows * SLOTS);
+      this.#rank = grow(this.#rank, this.#rows * SLOTS);
+      this.#shapes = grow(this.#shapes, this.#rows * SLOTS);
+    }
+    for (let i = 0; i < this.#words; i++) this.#addr[n * this.#words + i] = this.#probe[i]!;
+    this.#length[n] = this.#probeLength;
+    this.#own[n] = EMPTY;
+    for (let s = 0; s < SLOTS; s++) {
+      this.#bits[n * SLOTS + s] = 0;
+      this.#rank[n * SLOTS + s] = RANK_NONE;
+      this.#shapes[n * SLOTS + s] = 0;
+    }
+    return n;
+  }
+
+  /** Sets the probe to the first `length` bits of an address. */
+  #setProbe(address: Uint8Array, length: number): void {
+    for (let i = 0; i < this.#words; i++) {
+      const w = ((address[4 * i]! << 24) | (address[4 * i + 1]! << 16) | (address[4 * i + 2]! << 8) | address[4 * i + 3]!) >>> 0;
+      this.#probe[i] = w & wordMask(length - 32 * i);
+    }
+    this.#probeLength = length;
+  }
+
+  /** Address order, then shorter (ancestors) first. */
+  #compare(a: number, b: number): number {
+    for (let i = 0; i < this.#words; i++) {
+      const x = this.#addr[a * this.#words + i]!;
+      const y = this.#addr[b * this.#words + i]!;
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    return this.#length[a]! - this.#length[b]!;
+  }
+
+  #compareProbe(a: number): number {
+    for (let i = 0; i < this.#words; i++) {
+      const x = this.#addr[a * this.#words + i]!;
+      const y = this.#probe[i]!;
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    return this.#length[a]! - this.#probeLength;
+  }
+
+  /** First position in address order not before the probe. */
+  #lowerBound(): number {
+    let lo = 0;
+    let hi = this.#size;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#compareProbe(this.#sorted[mid]!) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The node of exactly this prefix, or NONE; leaves the probe set to it. */
+  #find(p: Prefix, length = p.length): number {
+    this.#setProbe(p.address, length);
+    const at = this.#lowerBound();
+    return at < this.#size && this.#compareProbe(this.#sorted[at]!) === 0 ? this.#sorted[at]! : NONE;
+  }
+
+  /** Position of a stored node in address order. */
+  #position(n: number): number {
+    let lo = 0;
+    let hi = this.#size;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#compare(this.#sorted[mid]!, n) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The nearest stored ancestor of a prefix (strictly shorter), or NONE. */
+  #parent(p: Prefix): number {
+    for (let length = p.length - 1; length >= 0; length--) {
+      const n = this.#find(p, length);
+      if (n !== NONE) return n;
+    }
+    return NONE;
+  }
+
+  /** Whether `inner` is a strict sub-prefix of `outer`. */
+  #inside(outer: number, inner: number): boolean {
+    const length = this.#length[outer]!;
+    if (this.#length[inner]! <= length) return false;
+    for (let i = 0; i < this.#words && length > 32 * i; i++) {
+      const x = this.#addr[outer * this.#words + i]!;
+      const y = this.#addr[inner * this.#words + i]!;
+      if (((x ^ y) & wordMask(length - 32 * i)) !== 0) return false;
+    }
+    return true;
+  }
+
+  /** End (exclusive) of the descendants of the node at position i. */
+  #subtreeEnd(i: number): number {
+    const n = this.#sorted[i]!;
+    let j = i + 1;
+    while (j < this.#size && this.#inside(n, this.#sorted[j]!)) j++;
+    return j;
+  }
+
+  /** Recomputes a node's value from its own ranks and bits under node `up` (NONE: nothing above); true when it changed. */
+  #resolve(n: number, up: number): boolean {
+    let changed = false;
+    for (let s = 0; s < SLOTS; s++) {
+      const above = up === NONE ? RANK_NONE : this.#rank[up * SLOTS + s]!;
+      const rank = Math.min(this.#lists.minAt(this.#own[n]!, 1 << s), above);
+      const shapes = (this.#bits[n * SLOTS + s]! | (up === NONE ? 0 : this.#shapes[up * SLOTS + s]!)) >>> 0;
+      if (rank === this.#rank[n * SLOTS + s] && shapes === this.#shapes[n * SLOTS + s]) continue;
+      this.#rank[n * SLOTS + s] = rank;
+      this.#shapes[n * SLOTS + s] = shapes;
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Recomputes the values at positions [from, to) under node `root` (NONE: nothing above); collects the nodes that changed. */
+  #walk(from: number, to: number, root: number, changed: number[] | undefined): void {
+    const stack = this.#stack;
+    let depth = 0;
+    for (let i = from; i < to; i++) {
+      const n = this.#sorted[i]!;
+      while (depth > 0 && !this.#inside(stack[depth - 1]!, n)) depth--;
+      if (this.#resolve(n, depth > 0 ? stack[depth - 1]! : root) && changed) changed.push(n);
+      stack[depth++] = n;
+    }
+  }
+}
