@@ -359,6 +359,18 @@ export class RuleSet {
     else if (after !== before) out.push(tupleEntry(table.family, table.key, after));
   }
 
+  /** Index of a rule in `order`, found by its rank (order is sorted by rank): no scan of 100k rules per change. */
+  private position(rr: RankedRule): number {
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.order[mid]!.rank < rr.rank) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** Number of entries visit() produces. */
   entryCount(): number {
     let n = 0;
@@ -407,8 +419,8 @@ export class RuleSet {
    */
   insert(rule: Rule, before?: number): { entries: MapEntry[]; slot: number } | null {
     if (this.byNumber.has(rule.number)) throw new CompileError('ERR_DUPLICATE_RULE', `rule number ${rule.number} already exists`);
-    let at = before === undefined ? -1 : this.order.indexOf(this.byNumber.get(before)!);
-    if (at < 0) at = this.order.length;
+    const next = before === undefined ? undefined : this.byNumber.get(before);
+    const at = next ? this.position(next) : this.order.length;
     const lowRank = at === 0 ? 0 : this.order[at - 1]!.rank;
     const highRank = at === this.order.length ? Math.min(lowRank + 2 * RANK_STEP, RANK_NONE) : this.order[at]!.rank;
     const rank = Math.floor((lowRank + highRank) / 2);
@@ -499,7 +511,7 @@ export class RuleSet {
         this.removeTuple(table, rr.rank, out);
       }
     }
-    this.order.splice(this.order.indexOf(rr), 1);
+    this.order.splice(this.position(rr), 1);
     this.byNumber.delete(number);
     // The rank stays resolvable until no entry can name it: entries written
     // above no longer do, so it can go now.
