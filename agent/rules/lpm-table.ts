@@ -34,6 +34,8 @@ export class LpmTable {
   #shapes = new Uint32Array(0);
   #rows = 0;
   #freeRows: number[] = [];
+  /** Stored prefixes per length: finding an ancestor skips lengths nothing has. */
+  readonly #perLength = new Uint32Array(129);
   /** Rows in address order (ancestors first). */
   #sorted = new Int32Array(0);
   #size = 0;
@@ -101,7 +103,7 @@ export class LpmTable {
       if (last !== NONE && this.#compare(last, r) === 0) {
         this.#own[last] = this.#lists.concat(this.#own[last]!, this.#own[r]!);
         for (let s = 0; s < SLOTS; s++) this.#bits[last * SLOTS + s] = (this.#bits[last * SLOTS + s]! | this.#bits[r * SLOTS + s]!) >>> 0;
-        this.#freeRows.push(r);
+        this.#freeRow(r);
       } else this.#sorted[size++] = r;
     }
     this.#size = size;
@@ -123,7 +125,7 @@ export class LpmTable {
     this.#store(n, slots, rank, shapeSlot, shapeBits);
     const i = this.#position(n);
     const changed: number[] = [];
-    if (this.#resolve(n, this.#parent(p)) || fresh) changed.push(n);
+    if (this.#resolve(n, this.#parent(p, i)) || fresh) changed.push(n);
     this.#walk(i + 1, this.#subtreeEnd(i), n, changed);
     for (const c of changed) out.push(this.entry(c));
   }
@@ -135,7 +137,7 @@ export class LpmTable {
     this.#own[n] = this.#lists.remove(this.#own[n]!, slots, rank);
     const i = this.#position(n);
     const end = this.#subtreeEnd(i);
-    const up = this.#parent(p);
+    const up = this.#parent(p, i);
     const changed: number[] = [];
     let bits = 0;
     for (let s = 0; s < SLOTS; s++) bits |= this.#bits[n * SLOTS + s]!;
@@ -145,7 +147,7 @@ export class LpmTable {
       out.push({ kind: 'lpm', family: this.family, address, length: this.#length[n]! });
       this.#sorted.copyWithin(i, i + 1, this.#size);
       this.#size--;
-      this.#freeRows.push(n);
+      this.#freeRow(n);
       this.#walk(i, end - 1, up, changed);
     } else {
       if (this.#resolve(n, up)) changed.push(n);
@@ -182,6 +184,7 @@ export class LpmTable {
     }
     for (let i = 0; i < this.#words; i++) this.#addr[n * this.#words + i] = this.#probe[i]!;
     this.#length[n] = this.#probeLength;
+    this.#perLength[this.#probeLength]!++;
     this.#own[n] = EMPTY;
     for (let s = 0; s < SLOTS; s++) {
       this.#bits[n * SLOTS + s] = 0;
@@ -189,6 +192,11 @@ export class LpmTable {
       this.#shapes[n * SLOTS + s] = 0;
     }
     return n;
+  }
+
+  #freeRow(n: number): void {
+    this.#perLength[this.#length[n]!]!--;
+    this.#freeRows.push(n);
   }
 
   /** Sets the probe to the first `length` bits of an address. */
@@ -250,13 +258,32 @@ export class LpmTable {
     return lo;
   }
 
-  /** The nearest stored ancestor of a prefix (strictly shorter), or NONE. */
-  #parent(p: Prefix): number {
-    for (let length = p.length - 1; length >= 0; length--) {
-      const n = this.#find(p, length);
-      if (n !== NONE) return n;
+  /**
+   * The nearest stored ancestor (strictly shorter) of prefix p, stored at
+   * position i, or NONE. Ancestors precede p, and the subtree of the nearest
+   * one runs up to p, so it also contains the node just before p: it is no
+   * longer than that node nor than the bits the two share. Probing only those
+   * lengths that some prefix has keeps an IPv6 /128 from costing 127 lookups.
+   */
+  #parent(p: Prefix, i: number): number {
+    if (i === 0) return NONE;
+    const before = this.#sorted[i - 1]!;
+    const n = this.#sorted[i]!;
+    for (let length = Math.min(p.length - 1, this.#length[before]!, this.#shared(before, n)); length >= 0; length--) {
+      if (this.#perLength[length] === 0) continue;
+      const a = this.#find(p, length);
+      if (a !== NONE) return a;
     }
     return NONE;
+  }
+
+  /** Number of leading address bits two nodes share. */
+  #shared(a: number, b: number): number {
+    for (let i = 0; i < this.#words; i++) {
+      const x = this.#addr[a * this.#words + i]! ^ this.#addr[b * this.#words + i]!;
+      if (x !== 0) return 32 * i + Math.clz32(x);
+    }
+    return 32 * this.#words;
   }
 
   /** Whether `inner` is a strict sub-prefix of `outer`. */
