@@ -19,6 +19,8 @@ export class DecodeError extends Error {
 // decoded as numbers (a Date-Time in ms is one; cbor-x would return a BigInt).
 const cborEncoder = new Encoder({ useRecords: false, variableMapSize: true, mapsAsObjects: false, tagUint8Array: false });
 const cborDecoder = new Decoder({ useRecords: false, mapsAsObjects: true, int64AsNumber: true } as Options);
+// Decoding without `stream` keeps no state between calls, so one decoder serves every frame.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Integers beyond 32 bits become BigInt, which cbor-x writes as CBOR integers (numbers it writes as float64). */
 function cborReady(value: unknown, deterministic: boolean): unknown {
@@ -36,7 +38,7 @@ function cborReady(value: unknown, deterministic: boolean): unknown {
  * CBOR of a value. `deterministic` adds RFC 8949 section 4.2.1 key order (for signatures);
  * integers always take their shortest form, non-integers stay float64.
  */
-export function cborBytes(value: unknown, deterministic = false): Uint8Array {
+export function cborBytes(value: unknown, deterministic = false): Buffer {
   return cborEncoder.encode(cborReady(value, deterministic));
 }
 
@@ -45,7 +47,7 @@ export function decodeMessage(bytes: Uint8Array, encoding: Encoding, maxBytes: n
   if (bytes.byteLength > maxBytes) throw new DecodeError(`message of ${bytes.byteLength} bytes is over the ${maxBytes} byte limit`, 413);
   if (encoding === 'json') {
     try {
-      return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      return JSON.parse(utf8.decode(bytes));
     } catch (err) {
       throw new DecodeError(`not valid JSON: ${(err as Error).message}`);
     }
@@ -57,8 +59,11 @@ export function decodeMessage(bytes: Uint8Array, encoding: Encoding, maxBytes: n
   }
 }
 
-/** Encodes one message in the encoding of the request it answers (DESIGN.md section 5). */
-export function encodeMessage(message: unknown, encoding: Encoding): Uint8Array {
+/**
+ * Encodes one message in the encoding of the request it answers (DESIGN.md section 5). The bytes
+ * are the caller's: cbor-x writes later messages past them in its buffer, never over them.
+ */
+export function encodeMessage(message: unknown, encoding: Encoding): Buffer {
   return encoding === 'json' ? Buffer.from(JSON.stringify(message), 'utf8') : cborBytes(message);
 }
 
