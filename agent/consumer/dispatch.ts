@@ -99,22 +99,25 @@ export class Dispatcher implements CommandHandler {
     const pair = command.pair;
     if (!pair.handler) return Promise.reject(new CommandError('unsupported', pair.notImplemented ?? 'Command not supported'));
     const commandId = command.commandId ?? context.requestId;
-    if (commandId === undefined) return this.#call(pair.handler, command, undefined);
+    if (commandId === undefined) return this.#call(pair.handler, command, undefined, context);
     const earlier = this.#replays.get(commandId, raw);
     if (earlier) {
       if (!earlier.same) return Promise.reject(new CommandError('invalid', `command_id: ${JSON.stringify(commandId)} already names another command`));
       return earlier.response;
     }
-    const response = this.#call(pair.handler, command, commandId).catch((err: unknown) => this.#failure(err, context));
+    const response = this.#call(pair.handler, command, commandId, context);
     this.#replays.remember(commandId, raw, response);
     return response;
   }
 
-  #call(handler: PairHandler, command: ParsedCommand, commandId: string | undefined): Promise<OpenC2Response> {
+  /** Runs the pair's handler; resolves with a failure's status too, so the replay cache sees every outcome as a response. */
+  async #call(handler: PairHandler, command: ParsedCommand, commandId: string | undefined, context: RequestContext): Promise<OpenC2Response> {
     const { store, clock } = this.#options;
-    return HANDLERS[handler](command, { store, clock, profiles: this.#served, ...(commandId !== undefined && { commandId }) }).catch((err: unknown) => {
-      throw err instanceof RuleError ? fromRuleError(err, command) : err;
-    });
+    try {
+      return await HANDLERS[handler](command, { store, clock, profiles: this.#served, commandId });
+    } catch (err) {
+      return this.#failure(err instanceof RuleError ? fromRuleError(err, command) : err, context);
+    }
   }
 
   #failure(err: unknown, context: RequestContext): OpenC2Response {
