@@ -142,7 +142,7 @@ export class RuleStore {
       await this.#exclusive(() => this.#forget(rule.number));
       throw new RuleError('storage', `rule ${rule.number} not saved: ${(err as Error).message}`, { cause: err });
     }
-    await this.#maybeCompact(rule.persistent);
+    if (this.#compactionDue(rule.persistent)) await this.#compactWhenDue(rule.persistent);
     return rule;
   }
 
@@ -166,7 +166,7 @@ export class RuleStore {
       });
       throw new RuleError('storage', `rule ${number} not removed: ${(err as Error).message}`, { cause: err });
     }
-    await this.#maybeCompact(record.rule.persistent);
+    if (this.#compactionDue(record.rule.persistent)) await this.#compactWhenDue(record.rule.persistent);
     return record;
   }
 
@@ -256,17 +256,21 @@ export class RuleStore {
     }
   }
 
-  /** Compacts a file once its journal outgrows its rules, so a journal costs O(1) per change amortized. */
-  async #maybeCompact(persistent: boolean): Promise<void> {
-    const due = () => {
-      const file = persistent ? this.#files.persistent : this.#files.volatile;
-      const rules = persistent ? this.#persistentCount : this.#records.size - this.#persistentCount;
-      return file.journalLines > Math.max(1024, 2 * rules);
-    };
-    // Many changes in flight all see the journal grow: the check inside the queue lets only one compact.
-    if (!due()) return;
+  /** True once a file's journal outgrows its rules: compacting then keeps a journal O(1) per change amortized. */
+  #compactionDue(persistent: boolean): boolean {
+    const file = persistent ? this.#files.persistent : this.#files.volatile;
+    const rules = persistent ? this.#persistentCount : this.#records.size - this.#persistentCount;
+    return file.journalLines > Math.max(1024, 2 * rules);
+  }
+
+  /**
+   * Compacts a file after the changes queued before, if it is still due then: many changes in
+   * flight all see the journal grow, and only the first compacts. Callers check first, so the
+   * changes that find nothing due (almost all) skip the queue.
+   */
+  async #compactWhenDue(persistent: boolean): Promise<void> {
     await this.#exclusive(async () => {
-      if (due()) await this.#compact(persistent);
+      if (this.#compactionDue(persistent)) await this.#compact(persistent);
     }).catch((err) => this.#logger.error('rule file compaction failed', { err }));
   }
 
