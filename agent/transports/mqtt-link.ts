@@ -119,6 +119,10 @@ export class MqttLink {
       // MQTT.js calls its `debug` logger about a dozen times per packet, enabled or not: 4% of
       // the agent's CPU under a stream of commands (bench:mqtt profile). DEBUG=mqttjs* still works.
       ...(process.env.DEBUG?.includes('mqttjs') ? {} : { log: () => {} }),
+      // MQTT.js would restart the keepalive timer on every acknowledgement it receives: a timer
+      // cancelled and armed per response under a command stream. Off, it pings every interval
+      // whether or not other packets went out, which keeps MQTT v5 3.1.2.10 all the same.
+      reschedulePings: false,
       reconnectPeriod: 0,
       manualConnect: true,
       timerVariant: keepaliveTimer(options.clock) as unknown as IClientOptions['timerVariant'],
