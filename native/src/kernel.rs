@@ -27,7 +27,7 @@ use aya::{
 use thiserror::Error;
 
 use crate::{
-    abi::{self, Counter, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
+    abi::{self, Counter, HOST_FILTER_WORDS, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
     objects,
     records::{self, Record, RecordError},
     sys,
@@ -128,12 +128,14 @@ const MAP_HASH: u32 = 1;
 const MAP_LPM: u32 = 11;
 const NO_PREALLOC: u32 = 1;
 
-/// Index in KINDS: LPM l4, l6, then tuples t4, t6.
-const KINDS: [Kind; 4] = [
+/// Index in KINDS: LPM l4, l6, tuples t4, t6, hosts h4, h6.
+const KINDS: [Kind; 6] = [
     Kind { outer: "pf_l4", map_type: MAP_LPM, key_size: 8, value_size: size_of::<LpmVal>() },
     Kind { outer: "pf_l6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
     Kind { outer: "pf_t4", map_type: MAP_HASH, key_size: 16, value_size: size_of::<Verdict>() },
     Kind { outer: "pf_t6", map_type: MAP_HASH, key_size: 40, value_size: size_of::<Verdict>() },
+    Kind { outer: "pf_h4", map_type: MAP_HASH, key_size: 4, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_h6", map_type: MAP_HASH, key_size: 16, value_size: size_of::<LpmVal>() },
 ];
 
 const fn lpm_kind(v6: bool) -> usize {
@@ -141,6 +143,29 @@ const fn lpm_kind(v6: bool) -> usize {
 }
 const fn tuple_kind(v6: bool) -> usize {
     2 + v6 as usize
+}
+const fn host_kind(v6: bool) -> usize {
+    4 + v6 as usize
+}
+
+/// Where a full-length LPM entry (a host) sits in pf_hf for its family:
+/// word offset within the family's region and bit (fold in pf_abi.h).
+fn host_filter_bit(v6: bool, addr: &[u8; 16]) -> (u32, u32) {
+    let fold = if v6 {
+        let x: [u8; 4] = std::array::from_fn(|k| addr[k] ^ addr[k + 4] ^ addr[k + 8] ^ addr[k + 12]);
+        u32::from(x[0] ^ x[2]) << 8 | u32::from(x[1] ^ x[3])
+    } else {
+        u32::from(addr[0]) << 8 | u32::from(addr[1])
+    };
+    (fold / 32, fold % 32)
+}
+
+/// The full-length LPM entry of a record (a host entry), as (v6, address).
+fn host_of(r: &Record) -> Option<(bool, &[u8; 16])> {
+    match r {
+        Record::Lpm { v6, prefix_len, addr, .. } if *prefix_len == if *v6 { 128 } else { 32 } => Some((*v6, addr)),
+        _ => None,
+    }
 }
 
 /// A fresh, empty inner map of a kind.
@@ -160,7 +185,10 @@ fn put_verdict(out: &mut Vec<u8>, v: &Verdict) {
 fn entry_bytes(r: &Record, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Option<(usize, bool)> {
     match r {
         Record::Lpm { v6, prefix_len, addr, value: v } => {
-            key.extend_from_slice(&prefix_len.to_ne_bytes());
+            let host = host_of(r).is_some();
+            if !host {
+                key.extend_from_slice(&prefix_len.to_ne_bytes());
+            }
             key.extend_from_slice(&addr[..if *v6 { 16 } else { 4 }]);
             if let Some(v) = v {
                 for side in &v.v {
@@ -174,7 +202,7 @@ fn entry_bytes(r: &Record, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Option<(us
                     }
                 }
             }
-            Some((lpm_kind(*v6), v.is_some()))
+            Some((if host { host_kind(*v6) } else { lpm_kind(*v6) }, v.is_some()))
         }
         Record::Tuple { v6, key: k, value: v } => {
             key.extend_from_slice(&k[..KINDS[tuple_kind(*v6)].key_size]);
@@ -199,6 +227,9 @@ pub struct Kernel {
     gens: [Vec<MapData>; 2],
     shapes: Array<MapData, abi::Shape>,
     shape_sets: Array<MapData, ShapeSet>,
+    host_filter: Array<MapData, u32>,
+    /// A second handle on pf_hf for writing a generation's words in one batch.
+    host_filter_raw: MapData,
     conf: Array<MapData, u32>,
     counters: PerCpuArray<MapData, Counter>,
     /// A second handle on pf_cnt for batched resets (aya's PerCpuArray keeps its fd private).
@@ -299,6 +330,8 @@ impl Kernel {
             gens,
             shapes: take(&mut xdp, names::SHAPES)?,
             shape_sets: take(&mut xdp, names::SHAPE_SET)?,
+            host_filter: take(&mut xdp, names::HOST_FILTER)?,
+            host_filter_raw: MapData::from_pin(dir.join(names::HOST_FILTER)).map_err(map_err(names::HOST_FILTER, "open pin"))?,
             conf: take(&mut xdp, names::CONF)?,
             counters: take(&mut xdp, names::COUNTERS)?,
             counters_raw: MapData::from_pin(dir.join(names::COUNTERS)).map_err(map_err(names::COUNTERS, "open pin"))?,
@@ -408,11 +441,17 @@ impl Kernel {
         let mut keys: [Vec<u8>; KINDS.len()] = Default::default();
         let mut values: [Vec<u8>; KINDS.len()] = Default::default();
         let mut shape_recs = Vec::new();
+        // Both families' filter words of the next generation, written whole.
+        let mut filter = vec![0u32; 2 * HOST_FILTER_WORDS as usize];
         for r in &recs {
             let (mut k, mut v) = (Vec::new(), Vec::new());
             match entry_bytes(r, &mut k, &mut v) {
                 // A delete in an empty map has nothing to do.
                 Some((kind, true)) => {
+                    if let Some((v6, addr)) = host_of(r) {
+                        let (word, bit) = host_filter_bit(v6, addr);
+                        filter[(u32::from(v6) * HOST_FILTER_WORDS + word) as usize] |= 1 << bit;
+                    }
                     keys[kind].extend_from_slice(&k);
                     values[kind].extend_from_slice(&v);
                 }
@@ -424,6 +463,11 @@ impl Kernel {
             sys::update_all(fresh[i].fd().as_fd(), &keys[i], kind.key_size, &values[i], kind.value_size)
                 .map_err(|e| map_err(kind.outer, "update")(MapError::IoError(e)))?;
         }
+        let first = next * 2 * HOST_FILTER_WORDS;
+        let indexes: Vec<u8> = (first..first + filter.len() as u32).flat_map(u32::to_ne_bytes).collect();
+        let words: Vec<u8> = filter.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        sys::update_all(self.host_filter_raw.fd().as_fd(), &indexes, 4, &words, 4)
+            .map_err(|e| map_err(names::HOST_FILTER, "update")(MapError::IoError(e)))?;
         for hook in 0..2u32 {
             for fam in 0..2u32 {
                 let set = (next * 2 + hook) * 2 + fam;
@@ -453,12 +497,26 @@ impl Kernel {
                     let name = KINDS[kind].outer;
                     if upsert {
                         sys::update(fd, &k, &v).map_err(|e| map_err(name, "update")(MapError::IoError(e)))?;
+                        // After the entry: a packet that sees the bit finds the entry.
+                        if let Some((v6, addr)) = host_of(r) {
+                            self.set_host_filter(g, v6, addr)?;
+                        }
                     } else {
                         sys::delete(fd, &k).map_err(|e| map_err(name, "delete")(MapError::IoError(e)))?;
                     }
                 }
                 None => self.apply_shape(g, r)?,
             }
+        }
+        Ok(())
+    }
+
+    fn set_host_filter(&mut self, g: u32, v6: bool, addr: &[u8; 16]) -> Result<(), KernelError> {
+        let (word, bit) = host_filter_bit(v6, addr);
+        let at = (g * 2 + u32::from(v6)) * HOST_FILTER_WORDS + word;
+        let old = self.host_filter.get(&at, 0).map_err(map_err(names::HOST_FILTER, "read"))?;
+        if old & 1 << bit == 0 {
+            self.host_filter.set(at, old | 1 << bit, 0).map_err(map_err(names::HOST_FILTER, "update"))?;
         }
         Ok(())
     }

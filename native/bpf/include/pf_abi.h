@@ -84,6 +84,27 @@ struct pf_lpm_val {
 	__u32 shapes[2][2];        /* [side][hook] */
 };
 
+/* Host entries: an LPM entry of full length (/32, /128) lives in an exact-match
+ * hash per family instead of the trie; its value is the same pre-resolved
+ * pf_lpm_val. Most block-list entries are hosts, and a hash probe costs the
+ * same at any size while a trie walk grows with it. The trie keeps the rest. */
+struct pf_host4_key {
+	__u8 addr[4];
+};
+struct pf_host6_key {
+	__u8 addr[16];
+};
+
+/* Host filter (pf_hf): one bit per 16-bit fold of a host address, per
+ * generation and family, set when a host entry with that fold exists, so an
+ * address whose bit is clear skips the hash probe. Fold: IPv4, the top 16 bits
+ * (the /16); IPv6, x = b[k]^b[k+4]^b[k+8]^b[k+12] for k = 0..3, then
+ * ((x0^x2) << 8) | (x1^x3). A bit left set after an in-place delete costs one
+ * probe, never a verdict; the next generation is built clean.
+ * pf_hf index: PF_HOST_FILTER(gen, fam) + fold / 32, bit fold % 32. */
+#define PF_HOST_FILTER_WORDS 2048
+#define PF_HOST_FILTER(gen, fam) ((((gen) * 2) + (fam)) * PF_HOST_FILTER_WORDS)
+
 /* Tuple-space keys: the packet's fields ANDed with the shape's masks, plus hook
  * and shape index (two shapes may mask different packets to the same bytes).
  * Addresses are network-order bytes held in __u32 words so masking is word-wise. */

@@ -55,6 +55,18 @@ struct {
 PF_GENERATIONS(pf_l4, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm4_key, struct pf_lpm_val);
 PF_GENERATIONS(pf_l6, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm6_key, struct pf_lpm_val);
 
+/* Host entries per family (same two-slot scheme), gated by pf_hf; pf_abi.h. */
+PF_GENERATIONS(pf_h4, BPF_MAP_TYPE_HASH, struct pf_host4_key, struct pf_lpm_val);
+PF_GENERATIONS(pf_h6, BPF_MAP_TYPE_HASH, struct pf_host6_key, struct pf_lpm_val);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4 * PF_HOST_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pf_hf SEC(".maps");
+
 /* Tuple-space keys per family (same two-slot scheme); value: best rule for that key. */
 PF_GENERATIONS(pf_t4, BPF_MAP_TYPE_HASH, struct pf_tup4_key, struct pf_verdict);
 PF_GENERATIONS(pf_t6, BPF_MAP_TYPE_HASH, struct pf_tup6_key, struct pf_verdict);
@@ -266,30 +278,62 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook, __u
 	return 0;
 }
 
+/* The host filter bit of an address (pf_abi.h): may a host entry hold it? */
+static __always_inline int pf_host_maybe(const __u32 *addr, __u32 gen, __u32 fam)
+{
+	__u32 x = bpf_ntohl(fam == PF_FAM_V4 ? addr[0] : addr[0] ^ addr[1] ^ addr[2] ^ addr[3]);
+	__u32 fold = fam == PF_FAM_V4 ? x >> 16 : ((x >> 16) ^ x) & 0xffff;
+	__u32 idx = PF_HOST_FILTER(gen, fam) + fold / 32;
+	__u32 *word = bpf_map_lookup_elem(&pf_hf, &idx);
+
+	return word && (*word >> (fold % 32)) & 1;
+}
+
+/* The LPM value of one address: its host entry if there is one (a full-length
+ * prefix is the longest match), else the trie's longest prefix. */
+static __always_inline struct pf_lpm_val *pf_addr4(void *hosts, void *trie, const __u32 *addr, __u32 gen)
+{
+	struct pf_lpm_val *v = 0;
+
+	if (hosts && pf_host_maybe(addr, gen, PF_FAM_V4))
+		v = bpf_map_lookup_elem(hosts, addr);
+	if (!v && trie) {
+		struct pf_lpm4_key k = {.prefixlen = 32};
+		__builtin_memcpy(k.addr, addr, 4);
+		v = bpf_map_lookup_elem(trie, &k);
+	}
+	return v;
+}
+
+static __always_inline struct pf_lpm_val *pf_addr6(void *hosts, void *trie, const __u32 *addr, __u32 gen)
+{
+	struct pf_lpm_val *v = 0;
+
+	if (hosts && pf_host_maybe(addr, gen, PF_FAM_V6))
+		v = bpf_map_lookup_elem(hosts, addr);
+	if (!v && trie) {
+		struct pf_lpm6_key k = {.prefixlen = 128};
+		__builtin_memcpy(k.addr, addr, 16);
+		v = bpf_map_lookup_elem(trie, &k);
+	}
+	return v;
+}
+
 static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u32 hook,
 					  struct pf_verdict *best, __u32 *src_shapes, __u32 *dst_shapes)
 {
-	struct pf_lpm_val *s = 0, *d = 0;
-	void *m;
+	struct pf_lpm_val *s, *d;
 
 	if (p->fam == PF_FAM_V4) {
-		struct pf_lpm4_key k = {.prefixlen = 32};
-		m = bpf_map_lookup_elem(&pf_l4, &gen);
-		if (m) {
-			__builtin_memcpy(k.addr, p->src, 4);
-			s = bpf_map_lookup_elem(m, &k);
-			__builtin_memcpy(k.addr, p->dst, 4);
-			d = bpf_map_lookup_elem(m, &k);
-		}
+		void *hosts = bpf_map_lookup_elem(&pf_h4, &gen);
+		void *trie = bpf_map_lookup_elem(&pf_l4, &gen);
+		s = pf_addr4(hosts, trie, p->src, gen);
+		d = pf_addr4(hosts, trie, p->dst, gen);
 	} else {
-		struct pf_lpm6_key k = {.prefixlen = 128};
-		m = bpf_map_lookup_elem(&pf_l6, &gen);
-		if (m) {
-			__builtin_memcpy(k.addr, p->src, 16);
-			s = bpf_map_lookup_elem(m, &k);
-			__builtin_memcpy(k.addr, p->dst, 16);
-			d = bpf_map_lookup_elem(m, &k);
-		}
+		void *hosts = bpf_map_lookup_elem(&pf_h6, &gen);
+		void *trie = bpf_map_lookup_elem(&pf_l6, &gen);
+		s = pf_addr6(hosts, trie, p->src, gen);
+		d = pf_addr6(hosts, trie, p->dst, gen);
 	}
 	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
 	if (hook == PF_HOOK_INGRESS) {
