@@ -6,7 +6,7 @@ pub const HOOK_EGRESS: u8 = 1;
 pub const MAX_SHAPES: u32 = 32;
 pub const MAX_SLOTS: u32 = 131_072;
 pub const MAX_ENTRIES: u32 = 262_144;
-pub const HOST_FILTER_WORDS: u32 = 2048;
+pub const FILTER_WORDS: u32 = 2048;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -96,7 +96,7 @@ pub mod names {
     pub const GEN: &str = "pf_gen";
     pub const SHAPES: &str = "pf_shapes";
     pub const SHAPE_SET: &str = "pf_sset";
-    pub const HOST_FILTER: &str = "pf_hf";
+    pub const FILTER: &str = "pf_filter";
     pub const CONF: &str = "pf_conf";
     pub const COUNTERS: &str = "pf_cnt";
     pub const MGMT4: &str = "pf_m4";

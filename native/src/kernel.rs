@@ -27,8 +27,8 @@ use aya::{
 use thiserror::Error;
 
 use crate::{
-    abi::{self, Counter, HOST_FILTER_WORDS, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
-    objects,
+    abi::{self, Counter, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
+    filter, objects,
     records::{self, Record, RecordError},
     sys,
 };
@@ -148,18 +148,6 @@ const fn host_kind(v6: bool) -> usize {
     4 + v6 as usize
 }
 
-/// Where a full-length LPM entry (a host) sits in pf_hf for its family:
-/// word offset within the family's region and bit (fold in pf_abi.h).
-fn host_filter_bit(v6: bool, addr: &[u8; 16]) -> (u32, u32) {
-    let fold = if v6 {
-        let x: [u8; 4] = std::array::from_fn(|k| addr[k] ^ addr[k + 4] ^ addr[k + 8] ^ addr[k + 12]);
-        u32::from(x[0] ^ x[2]) << 8 | u32::from(x[1] ^ x[3])
-    } else {
-        u32::from(addr[0]) << 8 | u32::from(addr[1])
-    };
-    (fold / 32, fold % 32)
-}
-
 /// The full-length LPM entry of a record (a host entry), as (v6, address).
 fn host_of(r: &Record) -> Option<(bool, &[u8; 16])> {
     match r {
@@ -227,9 +215,9 @@ pub struct Kernel {
     gens: [Vec<MapData>; 2],
     shapes: Array<MapData, abi::Shape>,
     shape_sets: Array<MapData, ShapeSet>,
-    host_filter: Array<MapData, u32>,
-    /// A second handle on pf_hf for writing a generation's words in one batch.
-    host_filter_raw: MapData,
+    filters: Array<MapData, u32>,
+    /// A second handle on pf_filter for writing a generation's words in one batch.
+    filters_raw: MapData,
     conf: Array<MapData, u32>,
     counters: PerCpuArray<MapData, Counter>,
     /// A second handle on pf_cnt for batched resets (aya's PerCpuArray keeps its fd private).
@@ -330,8 +318,8 @@ impl Kernel {
             gens,
             shapes: take(&mut xdp, names::SHAPES)?,
             shape_sets: take(&mut xdp, names::SHAPE_SET)?,
-            host_filter: take(&mut xdp, names::HOST_FILTER)?,
-            host_filter_raw: MapData::from_pin(dir.join(names::HOST_FILTER)).map_err(map_err(names::HOST_FILTER, "open pin"))?,
+            filters: take(&mut xdp, names::FILTER)?,
+            filters_raw: MapData::from_pin(dir.join(names::FILTER)).map_err(map_err(names::FILTER, "open pin"))?,
             conf: take(&mut xdp, names::CONF)?,
             counters: take(&mut xdp, names::COUNTERS)?,
             counters_raw: MapData::from_pin(dir.join(names::COUNTERS)).map_err(map_err(names::COUNTERS, "open pin"))?,
@@ -441,16 +429,15 @@ impl Kernel {
         let mut keys: [Vec<u8>; KINDS.len()] = Default::default();
         let mut values: [Vec<u8>; KINDS.len()] = Default::default();
         let mut shape_recs = Vec::new();
-        // Both families' filter words of the next generation, written whole.
-        let mut filter = vec![0u32; 2 * HOST_FILTER_WORDS as usize];
+        // The next generation's filters, written whole.
+        let mut filters = filter::Bitmap::new();
         for r in &recs {
             let (mut k, mut v) = (Vec::new(), Vec::new());
             match entry_bytes(r, &mut k, &mut v) {
                 // A delete in an empty map has nothing to do.
                 Some((kind, true)) => {
-                    if let Some((v6, addr)) = host_of(r) {
-                        let (word, bit) = host_filter_bit(v6, addr);
-                        filter[(u32::from(v6) * HOST_FILTER_WORDS + word) as usize] |= 1 << bit;
+                    if let Record::Lpm { v6, prefix_len, addr, .. } = r {
+                        filters.add(*v6, *prefix_len, addr);
                     }
                     keys[kind].extend_from_slice(&k);
                     values[kind].extend_from_slice(&v);
@@ -463,11 +450,9 @@ impl Kernel {
             sys::update_all(fresh[i].fd().as_fd(), &keys[i], kind.key_size, &values[i], kind.value_size)
                 .map_err(|e| map_err(kind.outer, "update")(MapError::IoError(e)))?;
         }
-        let first = next * 2 * HOST_FILTER_WORDS;
-        let indexes: Vec<u8> = (first..first + filter.len() as u32).flat_map(u32::to_ne_bytes).collect();
-        let words: Vec<u8> = filter.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        sys::update_all(self.host_filter_raw.fd().as_fd(), &indexes, 4, &words, 4)
-            .map_err(|e| map_err(names::HOST_FILTER, "update")(MapError::IoError(e)))?;
+        let (indexes, words) = filters.entries(next);
+        sys::update_all(self.filters_raw.fd().as_fd(), &indexes, 4, &words, 4)
+            .map_err(|e| map_err(names::FILTER, "update")(MapError::IoError(e)))?;
         for hook in 0..2u32 {
             for fam in 0..2u32 {
                 let set = (next * 2 + hook) * 2 + fam;
@@ -498,8 +483,8 @@ impl Kernel {
                     if upsert {
                         sys::update(fd, &k, &v).map_err(|e| map_err(name, "update")(MapError::IoError(e)))?;
                         // After the entry: a packet that sees the bit finds the entry.
-                        if let Some((v6, addr)) = host_of(r) {
-                            self.set_host_filter(g, v6, addr)?;
+                        if let Record::Lpm { v6, prefix_len, addr, .. } = r {
+                            self.set_filter(g, *v6, *prefix_len, addr)?;
                         }
                     } else {
                         sys::delete(fd, &k).map_err(|e| map_err(name, "delete")(MapError::IoError(e)))?;
@@ -511,12 +496,14 @@ impl Kernel {
         Ok(())
     }
 
-    fn set_host_filter(&mut self, g: u32, v6: bool, addr: &[u8; 16]) -> Result<(), KernelError> {
-        let (word, bit) = host_filter_bit(v6, addr);
-        let at = (g * 2 + u32::from(v6)) * HOST_FILTER_WORDS + word;
-        let old = self.host_filter.get(&at, 0).map_err(map_err(names::HOST_FILTER, "read"))?;
-        if old & 1 << bit == 0 {
-            self.host_filter.set(at, old | 1 << bit, 0).map_err(map_err(names::HOST_FILTER, "update"))?;
+    fn set_filter(&mut self, g: u32, v6: bool, prefix_len: u32, addr: &[u8; 16]) -> Result<(), KernelError> {
+        let (kind, first, count) = filter::folds(v6, prefix_len, addr);
+        let base = filter::region(g, v6, kind);
+        for (w, mask) in filter::words(first, count) {
+            let old = self.filters.get(&(base + w), 0).map_err(map_err(names::FILTER, "read"))?;
+            if old & mask != mask {
+                self.filters.set(base + w, old | mask, 0).map_err(map_err(names::FILTER, "update"))?;
+            }
         }
         Ok(())
     }

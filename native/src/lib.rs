@@ -3,6 +3,7 @@
 //! builds) are AsyncTasks so the agent's event loop never waits on the kernel.
 mod abi;
 mod errors;
+mod filter;
 mod kernel;
 mod objects;
 mod probe;

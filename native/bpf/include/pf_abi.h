@@ -95,15 +95,22 @@ struct pf_host6_key {
 	__u8 addr[16];
 };
 
-/* Host filter (pf_hf): one bit per 16-bit fold of a host address, per
- * generation and family, set when a host entry with that fold exists, so an
- * address whose bit is clear skips the hash probe. Fold: IPv4, the top 16 bits
- * (the /16); IPv6, x = b[k]^b[k+4]^b[k+8]^b[k+12] for k = 0..3, then
- * ((x0^x2) << 8) | (x1^x3). A bit left set after an in-place delete costs one
- * probe, never a verdict; the next generation is built clean.
- * pf_hf index: PF_HOST_FILTER(gen, fam) + fold / 32, bit fold % 32. */
-#define PF_HOST_FILTER_WORDS 2048
-#define PF_HOST_FILTER(gen, fam) ((((gen) * 2) + (fam)) * PF_HOST_FILTER_WORDS)
+/* Address filters (pf_filter): one bit per 16-bit fold of an address, per
+ * generation, family and kind, so an address whose bit is clear skips a lookup
+ * that cannot find anything:
+ *  - PF_FILTER_HOST: a host entry with that fold exists. Fold: IPv4, the top
+ *    16 bits (the /16); IPv6, x = b[k]^b[k+4]^b[k+8]^b[k+12] for k = 0..3, then
+ *    ((x0^x2) << 8) | (x1^x3).
+ *  - PF_FILTER_TRIE: a trie entry contains some address with that fold. Fold:
+ *    IPv4, the top 16 bits; IPv6, bits 16-31 (bytes 2 and 3). A prefix shorter
+ *    than the fold sets every fold it covers.
+ * A bit left set after an in-place delete costs one lookup, never a verdict;
+ * the next generation is built clean. Index: PF_FILTER(gen, fam, kind) +
+ * fold / 32, bit fold % 32. */
+#define PF_FILTER_HOST 0
+#define PF_FILTER_TRIE 1
+#define PF_FILTER_WORDS 2048
+#define PF_FILTER(gen, fam, kind) (((((gen) * 2) + (fam)) * 2 + (kind)) * PF_FILTER_WORDS)
 
 /* Tuple-space keys: the packet's fields ANDed with the shape's masks, plus hook
  * and shape index (two shapes may mask different packets to the same bytes).

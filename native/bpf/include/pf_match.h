@@ -55,17 +55,17 @@ struct {
 PF_GENERATIONS(pf_l4, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm4_key, struct pf_lpm_val);
 PF_GENERATIONS(pf_l6, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm6_key, struct pf_lpm_val);
 
-/* Host entries per family (same two-slot scheme), gated by pf_hf; pf_abi.h. */
+/* Host entries per family (same two-slot scheme); pf_abi.h. */
 PF_GENERATIONS(pf_h4, BPF_MAP_TYPE_HASH, struct pf_host4_key, struct pf_lpm_val);
 PF_GENERATIONS(pf_h6, BPF_MAP_TYPE_HASH, struct pf_host6_key, struct pf_lpm_val);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4 * PF_HOST_FILTER_WORDS);
+	__uint(max_entries, 8 * PF_FILTER_WORDS);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} pf_hf SEC(".maps");
+} pf_filter SEC(".maps");
 
 /* Tuple-space keys per family (same two-slot scheme); value: best rule for that key. */
 PF_GENERATIONS(pf_t4, BPF_MAP_TYPE_HASH, struct pf_tup4_key, struct pf_verdict);
@@ -278,13 +278,21 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook, __u
 	return 0;
 }
 
-/* The host filter bit of an address (pf_abi.h): may a host entry hold it? */
-static __always_inline int pf_host_maybe(const __u32 *addr, __u32 gen, __u32 fam)
+/* The filter bit of an address (pf_abi.h): may a lookup of that kind find it? */
+static __always_inline int pf_maybe(const __u32 *addr, __u32 gen, __u32 fam, __u32 kind)
 {
-	__u32 x = bpf_ntohl(fam == PF_FAM_V4 ? addr[0] : addr[0] ^ addr[1] ^ addr[2] ^ addr[3]);
-	__u32 fold = fam == PF_FAM_V4 ? x >> 16 : ((x >> 16) ^ x) & 0xffff;
-	__u32 idx = PF_HOST_FILTER(gen, fam) + fold / 32;
-	__u32 *word = bpf_map_lookup_elem(&pf_hf, &idx);
+	__u32 fold;
+
+	if (fam == PF_FAM_V4) {
+		fold = bpf_ntohl(addr[0]) >> 16;
+	} else if (kind == PF_FILTER_HOST) {
+		__u32 x = bpf_ntohl(addr[0] ^ addr[1] ^ addr[2] ^ addr[3]);
+		fold = ((x >> 16) ^ x) & 0xffff;
+	} else {
+		fold = bpf_ntohl(addr[0]) & 0xffff;
+	}
+	__u32 idx = PF_FILTER(gen, fam, kind) + fold / 32;
+	__u32 *word = bpf_map_lookup_elem(&pf_filter, &idx);
 
 	return word && (*word >> (fold % 32)) & 1;
 }
@@ -295,9 +303,9 @@ static __always_inline struct pf_lpm_val *pf_addr4(void *hosts, void *trie, cons
 {
 	struct pf_lpm_val *v = 0;
 
-	if (hosts && pf_host_maybe(addr, gen, PF_FAM_V4))
+	if (hosts && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_HOST))
 		v = bpf_map_lookup_elem(hosts, addr);
-	if (!v && trie) {
+	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_TRIE)) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
 		__builtin_memcpy(k.addr, addr, 4);
 		v = bpf_map_lookup_elem(trie, &k);
@@ -309,9 +317,9 @@ static __always_inline struct pf_lpm_val *pf_addr6(void *hosts, void *trie, cons
 {
 	struct pf_lpm_val *v = 0;
 
-	if (hosts && pf_host_maybe(addr, gen, PF_FAM_V6))
+	if (hosts && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_HOST))
 		v = bpf_map_lookup_elem(hosts, addr);
-	if (!v && trie) {
+	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_TRIE)) {
 		struct pf_lpm6_key k = {.prefixlen = 128};
 		__builtin_memcpy(k.addr, addr, 16);
 		v = bpf_map_lookup_elem(trie, &k);
@@ -367,11 +375,34 @@ struct {
 	__type(value, struct pf_scratch);
 } pf_scratch SEC(".maps");
 
+/* One tuple probe: shape i of the packet's (generation, hook, family) set,
+ * skipped when its best rank cannot beat what is already found or it needs
+ * ports the packet lacks. */
+#define PF_PROBE(KEYTYPE, WORDS, tmap, i)                                                     \
+	do {                                                                                  \
+		__u32 idx = base + (i);                                                       \
+		struct pf_shape *sh = bpf_map_lookup_elem(&pf_shapes, &idx);                  \
+		if (!sh || sh->best >= best->rank || (sh->needs_ports && !p->has_ports))       \
+			break;                                                                \
+		KEYTYPE k = {                                                                 \
+			.hook = hook,                                                         \
+			.shape = (i),                                                         \
+			.proto = p->proto & sh->proto_mask,                                   \
+			.sport = p->sport & sh->sport_mask,                                   \
+			.dport = p->dport & sh->dport_mask,                                   \
+		};                                                                            \
+		_Pragma("unroll") for (int w = 0; w < WORDS; w++) {                           \
+			k.src[w] = p->src[w] & sh->src_mask[w];                               \
+			k.dst[w] = p->dst[w] & sh->dst_mask[w];                               \
+		}                                                                             \
+		pf_take(best, bpf_map_lookup_elem(tmap, &k));                                 \
+	} while (0)
+
 /* Tuple-space search: one masked lookup per candidate shape. Candidates are
  * the shapes both address sides allow (the LPM values name the shapes whose
  * keys contain the address; shapes without a prefix on a side always qualify),
  * minus those whose best rank cannot beat what is already found. Shapes are
- * sorted by best rank when a generation is built; `continue`, not `break`: a
+ * sorted by best rank when a generation is built; every candidate is tried: a
  * shape appended in place may be out of order. */
 #define PF_TUPLE_LOOKUP(KEYTYPE, WORDS, OUTER)                                          \
 	void *tmap = bpf_map_lookup_elem(&OUTER, &gen);                                      \
@@ -383,22 +414,7 @@ struct {
 		if (!(cand & (1u << i)))                                                      \
 			continue;                                                             \
 		cand &= ~(1u << i);                                                           \
-		__u32 idx = base + i;                                                         \
-		struct pf_shape *sh = bpf_map_lookup_elem(&pf_shapes, &idx);                  \
-		if (!sh || sh->best >= best->rank || (sh->needs_ports && !p->has_ports))       \
-			continue;                                                             \
-		KEYTYPE k = {                                                                 \
-			.hook = hook,                                                         \
-			.shape = i,                                                           \
-			.proto = p->proto & sh->proto_mask,                                   \
-			.sport = p->sport & sh->sport_mask,                                   \
-			.dport = p->dport & sh->dport_mask,                                   \
-		};                                                                            \
-		_Pragma("unroll") for (int w = 0; w < WORDS; w++) {                           \
-			k.src[w] = p->src[w] & sh->src_mask[w];                               \
-			k.dst[w] = p->dst[w] & sh->dst_mask[w];                               \
-		}                                                                             \
-		pf_take(best, bpf_map_lookup_elem(tmap, &k));                                 \
+		PF_PROBE(KEYTYPE, WORDS, tmap, i);                                            \
 	}
 
 /* A global (non-static) function: the verifier checks it once on its own
@@ -422,6 +438,41 @@ __attribute__((noinline)) int pf_tuples(__u32 hook, __u32 gen)
 		PF_TUPLE_LOOKUP(struct pf_tup6_key, 4, pf_t6)
 	}
 	return 0;
+}
+
+/* The index of the one set bit of a power of two, without a loop. */
+static __always_inline __u32 pf_bit_index(__u32 bit)
+{
+	return !!(bit & 0xffff0000u) << 4 | !!(bit & 0xff00ff00u) << 3 | !!(bit & 0xf0f0f0f0u) << 2 |
+	       !!(bit & 0xccccccccu) << 1 | !!(bit & 0xaaaaaaaau);
+}
+
+/* The tuple search of pf_decide. A single candidate shape, the common case
+ * near one rule, is probed right here: calling pf_tuples costs more than the
+ * probe itself. */
+static __always_inline void pf_search(struct pf_scratch *s, __u32 hook, __u32 gen)
+{
+	__u32 cand = s->cand;
+	struct pf_pkt *p = &s->pkt;
+	struct pf_verdict *best = &s->best;
+
+	if (!cand)
+		return;
+	if (cand & (cand - 1)) {
+		pf_tuples(hook, gen);
+		return;
+	}
+	__u32 base = PF_SHAPE_SET(gen & 1, hook & 1, p->fam & 1) * PF_MAX_SHAPES;
+	__u32 i = pf_bit_index(cand);
+	if (p->fam == PF_FAM_V4) {
+		void *tmap = bpf_map_lookup_elem(&pf_t4, &gen);
+		if (tmap)
+			PF_PROBE(struct pf_tup4_key, 1, tmap, i);
+	} else {
+		void *tmap = bpf_map_lookup_elem(&pf_t6, &gen);
+		if (tmap)
+			PF_PROBE(struct pf_tup6_key, 4, tmap, i);
+	}
 }
 
 static __always_inline void pf_count(__u32 slot, __u64 len)
@@ -461,9 +512,8 @@ static __always_inline int pf_decide(void *data, void *end, __u32 hook, __u64 le
 		__u32 set = PF_SHAPE_SET(gen, hook & 1, p->fam & 1);
 		struct pf_shape_set *ss = bpf_map_lookup_elem(&pf_sset, &set);
 		s->cand = ss ? (s->src_shapes | ss->wild_src) & (s->dst_shapes | ss->wild_dst) : 0;
-		/* Nothing to probe: skip the call (a miss far from every rule ends here). */
-		if (s->cand)
-			pf_tuples(hook, gen);
+		/* Nothing to probe (a miss far from every rule) costs nothing more. */
+		pf_search(s, hook, gen);
 	}
 	pf_count(best->slot, len);
 	return best->action;
