@@ -1,5 +1,6 @@
 /** Rule mixes for the dataplane benchmarks (test/bench/dataplane.ts). */
 import type { Family, Prefix, Rule } from '../../agent/rules/model.js';
+import { shapeRule } from '../../agent/rules/rule-shape.js';
 import { prng } from '../kernel/frames.js';
 
 const rnd = prng(42);
@@ -37,6 +38,9 @@ const RANGES = [
 ];
 
 /**
+ * Rules are built through shapeRule(), as the agent's rule store builds every
+ * rule it holds, so compile() reads the same objects here as in the agent.
+ *
  * A rule set shaped like real firewalls: mostly address block lists; the
  * connection rules mostly one service port on one host or from one network.
  */
@@ -48,12 +52,12 @@ export function realisticMix(n: number): Rule[] {
     if (rnd() < 0.7) {
       const host = family === 4 ? 32 : 128;
       const net = family === 4 ? 16 + Math.floor(rnd() * 16) : 48 + Math.floor(rnd() * 80);
-      rules.push({ ...base, action: 'deny', match: { family, either: prefix(family, rnd() < 0.8 ? host : net) } });
+      rules.push(shapeRule({ ...base, action: 'deny', match: { family, either: prefix(family, rnd() < 0.8 ? host : net) } }));
     } else {
       const port = 1 + Math.floor(rnd() * 9999);
       const dstPorts = rnd() < 0.9 ? { low: port, high: port } : RANGES[Math.floor(rnd() * RANGES.length)]!;
       const side = rnd() < 0.6 ? { dst: prefix(family, family === 4 ? 32 : 128) } : { src: prefix(family, family === 4 ? 24 : 64) };
-      rules.push({ ...base, action: rnd() < 0.8 ? 'deny' : 'allow', match: { family, ...side, protocol: rnd() < 0.7 ? 6 : 17, dstPorts } });
+      rules.push(shapeRule({ ...base, action: rnd() < 0.8 ? 'deny' : 'allow', match: { family, ...side, protocol: rnd() < 0.7 ? 6 : 17, dstPorts } }));
     }
   }
   return rules;
@@ -68,11 +72,11 @@ export function mix(n: number): Rule[] {
     if (rnd() < 0.5) {
       const length = family === 4 ? 8 + Math.floor(rnd() * 25) : 32 + Math.floor(rnd() * 97);
       const len = rnd() < 0.8 ? (family === 4 ? 32 : 128) : length;
-      rules.push({ ...base, action: 'deny', match: { family, either: prefix(family, Math.max(len, family === 4 ? 16 : 48)) } });
+      rules.push(shapeRule({ ...base, action: 'deny', match: { family, either: prefix(family, Math.max(len, family === 4 ? 16 : 48)) } }));
     } else {
       const dport = rnd() < 0.7 ? { low: 1 + Math.floor(rnd() * 9999), high: 0 } : { low: 1024, high: 65535 };
       if (dport.high === 0) dport.high = dport.low;
-      rules.push({
+      rules.push(shapeRule({
         ...base,
         action: rnd() < 0.8 ? 'deny' : 'allow',
         match: {
@@ -82,7 +86,7 @@ export function mix(n: number): Rule[] {
           protocol: rnd() < 0.7 ? 6 : 17,
           dstPorts: dport,
         },
-      });
+      }));
     }
   }
   return rules;
