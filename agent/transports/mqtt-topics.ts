@@ -85,8 +85,9 @@ export function readFrameProperties(properties: PublishProperties | undefined, p
   const msgType = single(user.msgType);
   const declared = single(user.encoding);
   const contentType = properties?.contentType;
-  // Media type parameters (";version=...") do not change what the payload is.
-  if (contentType?.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) problems.push(`Content Type ${JSON.stringify(contentType ?? null)} is not ${CONTENT_TYPE}`);
+  // Media type parameters (";version=...") do not change what the payload is. The exact type,
+  // what producers send, is checked first: splitting it on every command showed in profiles.
+  if (contentType !== CONTENT_TYPE && contentType?.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) problems.push(`Content Type ${JSON.stringify(contentType ?? null)} is not ${CONTENT_TYPE}`);
   if (msgType === undefined) problems.push('user property msgType is missing');
   let encoding: Encoding;
   if (declared === 'json' || declared === 'cbor') encoding = declared;

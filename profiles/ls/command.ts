@@ -175,8 +175,14 @@ function rejectForeignTarget(target: unknown, table: TypeTable): void {
 
 /** Arguments outside the pair's column of the arguments matrix: 501 "Argument not supported" (PF 2.3.1-2.3.5). */
 function checkArgs(pair: Pair, nsid: string, args: Record<string, unknown>): void {
-  const present = Object.keys(args).flatMap((key) => (key === nsid ? Object.keys(args[key] as object).map((k) => `${nsid}.${k}`) : [key]));
-  const refused = present.filter((name) => !pair.args.includes(name));
+  const refused: string[] = [];
+  for (const key of Object.keys(args)) {
+    if (key !== nsid) {
+      if (!pair.args.includes(key)) refused.push(key);
+      continue;
+    }
+    for (const name of Object.keys(args[key] as object)) if (!pair.args.includes(`${nsid}.${name}`)) refused.push(`${nsid}.${name}`);
+  }
   if (refused.length === 0) return;
   const code = pair.otherArgs ?? 'unsupported';
   const text = `Argument not supported: ${refused.map((r) => `args.${r}`).join(', ')} with ${pair.action} ${pair.target.namespaced ? `${nsid}:` : ''}${pair.target.name}`;
