@@ -6,19 +6,28 @@ import type { Family, Prefix } from './model.js';
  * which reads CIDR strings, and the state files, which store them.
  */
 
+/** Dotted quad, read one character at a time: splitting and a regex per part showed in bench:mqtt profiles. */
 function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   const bytes = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    // Leading zeros are refused: some stacks read them as octal (RFC 6943 section 3.1.1).
-    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    bytes[i] = n;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  // One past the end stands for a closing '.', so the last part is checked like the others.
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || part === 4 || value > 255) return undefined;
+      bytes[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // Leading zeros are refused: some stacks read them as octal (RFC 6943 section 3.1.1).
+      if (digits === 3 || (digits > 0 && value === 0)) return undefined;
+      value = value * 10 + (c - 0x30);
+      digits++;
+    } else return undefined;
   }
-  return bytes;
+  return part === 4 ? bytes : undefined;
 }
 
 function parseIPv6(text: string): Uint8Array | undefined {
@@ -63,7 +72,7 @@ export function parseAddress(text: string, family: Family): Uint8Array | undefin
 
 /** Canonical text of a 4- or 16-byte address (RFC 5952 section 4 for IPv6). */
 export function formatAddress(address: Uint8Array): string {
-  if (address.length === 4) return address.join('.');
+  if (address.length === 4) return `${address[0]}.${address[1]}.${address[2]}.${address[3]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((address[i]! << 8) | address[i + 1]!);
   // Longest run of two or more zero groups becomes `::`, the first one on a tie.
