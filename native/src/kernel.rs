@@ -20,7 +20,8 @@ use aya::{
         ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions,
         Xdp, XdpMode,
         links::{FdLink, PinnedLink},
-        tc,
+        tc::{self, SchedClassifierLink},
+        xdp::XdpLink,
     },
     util::KernelVersion,
 };
@@ -344,6 +345,19 @@ impl Kernel {
         let link_err = |op, source| KernelError::Link { interface: iface.into(), op, source };
         let xdp_path = self.link_path("xdp", iface);
         let xdp_mode = if xdp_path.exists() {
+            // Take the pinned link over with the program this process loaded,
+            // atomically (bpf_link_update): after an upgrade the attached
+            // program must be the one that knows the maps this agent writes.
+            let prog: &mut Xdp = program(&mut self.xdp, "xdp_ingress")?;
+            let link = XdpLink::try_from(pinned_link(&xdp_path, iface)?).map_err(|e| link_err("open xdp link", io::Error::other(e)))?;
+            let id = prog.attach_to_link(link).map_err(|source| KernelError::Program {
+                program: "xdp_ingress",
+                op: "replace in pinned link",
+                interface: Some(iface.into()),
+                source,
+            })?;
+            // The pin keeps the link attached; this process needs no handle on it.
+            drop(prog.take_link(id));
             "pinned".to_string()
         } else {
             let prog: &mut Xdp = program(&mut self.xdp, "xdp_ingress")?;
@@ -369,6 +383,15 @@ impl Kernel {
 
         let tc_path = self.link_path("tc", iface);
         let egress = if tc_path.exists() {
+            let prog: &mut SchedClassifier = program(&mut self.tc, "tc_egress")?;
+            let link = SchedClassifierLink::try_from(pinned_link(&tc_path, iface)?).map_err(|e| link_err("open tc link", io::Error::other(e)))?;
+            let id = prog.attach_to_link(link).map_err(|source| KernelError::Program {
+                program: "tc_egress",
+                op: "replace in pinned link",
+                interface: Some(iface.into()),
+                source,
+            })?;
+            drop(prog.take_link(id));
             "pinned".to_string()
         } else {
             let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
@@ -652,6 +675,13 @@ where
 }
 
 /// Drops a pinned link: removing the last reference detaches the program.
+/// A link pinned by an earlier run of this instance.
+fn pinned_link(path: &Path, iface: &str) -> Result<FdLink, KernelError> {
+    let pinned = PinnedLink::from_pin(path)
+        .map_err(|e| KernelError::Link { interface: iface.into(), op: "open pinned link", source: io::Error::other(e) })?;
+    Ok(FdLink::from(pinned))
+}
+
 fn unpin_link(path: &Path, iface: &str) -> Result<(), KernelError> {
     if !path.exists() {
         return Ok(());

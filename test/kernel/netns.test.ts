@@ -33,6 +33,13 @@ const HOLDER = fileURLToPath(new URL('./holder.ts', import.meta.url));
 const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 20_000 });
 const inNs = (ns: string, args: string[]): string[] => ['nsenter', `--net=/run/netns/${ns}`, ...args];
 
+/** The program each pinned link of VETH_A runs (`bpftool link show pinned`). */
+function linkedPrograms(instance: string): { xdp: number; tc: number } {
+  const progId = (kind: string): number =>
+    (JSON.parse(sh(['bpftool', '-j', 'link', 'show', 'pinned', `${DEFAULT_PIN_ROOT}/${instance}/link_${kind}_${VETH_A}`])) as { prog_id: number }).prog_id;
+  return { xdp: progId('xdp'), tc: progId('tc') };
+}
+
 function ping(ns: string, addr: string, count = 1): boolean {
   const r = spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.01', addr], { timeout: 15_000 });
   return r.status === 0;
@@ -189,11 +196,16 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   h.kill();
   await new Promise((r) => h.child.once('exit', r));
   t.notOk(ping(NS_B, A4), 'still denied after SIGKILL of the agent (pinned maps and links)');
+  const killed = linkedPrograms(instance);
   const h2 = new Holder();
   holders.push(h2);
   const reopened = await h2.send({ op: 'open', instance, interfaces: [VETH_A] });
   const st2 = reopened.status as { interfaces: { name: string; xdpMode: string }[] };
   t.equal(st2.interfaces[0]?.xdpMode, 'pinned', 'restart takes over the pinned links');
+  // An upgraded agent must not leave the old program reading maps it no longer writes.
+  const taken = linkedPrograms(instance);
+  t.not(taken.xdp, killed.xdp, 'the XDP link now runs the program the new process loaded');
+  t.not(taken.tc, killed.tc, 'the TC link now runs the program the new process loaded');
   t.notOk(ping(NS_B, A4), 'still denied after takeover, before reconcile');
   await h2.send({ op: 'replace', rules: [] });
   t.ok(ping(NS_B, A4), 'the new process controls the pinned maps');
