@@ -32,6 +32,11 @@ pub fn folds(v6: bool, prefix_len: u32, addr: &[u8; 16]) -> (u32, u32, u32) {
     (TRIE, fold & !(count - 1), count)
 }
 
+/// Index in `pf_filter` of the word saying a generation's filters are complete.
+pub fn valid_index(generation: u32) -> u32 {
+    8 * FILTER_WORDS + generation
+}
+
 /// Index in `pf_filter` of the first word of a (generation, family, kind) region.
 pub fn region(generation: u32, v6: bool, kind: u32) -> u32 {
     ((generation * 2 + u32::from(v6)) * 2 + kind) * FILTER_WORDS
@@ -68,13 +73,15 @@ impl Bitmap {
         }
     }
 
-    /// Index and value bytes of every word, for a batch write at `generation`.
+    /// Index and value bytes of every word, then of the valid flag, for a
+    /// batch write at `generation` (in index order, so the flag comes last).
     pub fn entries(&self, generation: u32) -> (Vec<u8>, Vec<u8>) {
         let first = region(generation, false, HOST);
         let indexes = (first..first + self.0.len() as u32)
+            .chain([valid_index(generation)])
             .flat_map(u32::to_ne_bytes)
             .collect();
-        let words = self.0.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let words = self.0.iter().chain(&[1]).flat_map(|w| w.to_ne_bytes()).collect();
         (indexes, words)
     }
 }

@@ -313,13 +313,19 @@ impl Kernel {
             }
             outer.push(o);
         }
+        // Filters this process has not written are not trusted (pf_abi.h
+        // PF_FILTER_VALID): the pins may hold generations an older agent built.
+        let mut filters: Array<MapData, u32> = take(&mut xdp, names::FILTER)?;
+        for g in 0..2 {
+            filters.set(filter::valid_index(g), 0, 0).map_err(map_err(names::FILTER, "clear valid"))?;
+        }
         Ok(Self {
             active: take(&mut xdp, names::GEN)?,
             outer,
             gens,
             shapes: take(&mut xdp, names::SHAPES)?,
             shape_sets: take(&mut xdp, names::SHAPE_SET)?,
-            filters: take(&mut xdp, names::FILTER)?,
+            filters,
             filters_raw: MapData::from_pin(dir.join(names::FILTER)).map_err(map_err(names::FILTER, "open pin"))?,
             conf: take(&mut xdp, names::CONF)?,
             counters: take(&mut xdp, names::COUNTERS)?,

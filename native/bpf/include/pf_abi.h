@@ -111,6 +111,11 @@ struct pf_host6_key {
 #define PF_FILTER_TRIE 1
 #define PF_FILTER_WORDS 2048
 #define PF_FILTER(gen, fam, kind) (((((gen) * 2) + (fam)) * 2 + (kind)) * PF_FILTER_WORDS)
+/* Nonzero when generation gen's filters are complete. Zero reads as "every bit
+ * set": a generation an older agent wrote (no filters; the takeover of an
+ * upgrade) is still matched whole. The loader clears both at every start and
+ * sets one with the filters of each generation it builds. */
+#define PF_FILTER_VALID(gen) (8 * PF_FILTER_WORDS + (gen))
 
 /* Tuple-space keys: the packet's fields ANDed with the shape's masks, plus hook
  * and shape index (two shapes may mask different packets to the same bytes).

@@ -61,7 +61,7 @@ PF_GENERATIONS(pf_h6, BPF_MAP_TYPE_HASH, struct pf_host6_key, struct pf_lpm_val)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8 * PF_FILTER_WORDS);
+	__uint(max_entries, 8 * PF_FILTER_WORDS + 2);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -278,10 +278,14 @@ static __always_inline int pf_management(const struct pf_pkt *p, __u32 hook, __u
 	return 0;
 }
 
-/* The filter bit of an address (pf_abi.h): may a lookup of that kind find it? */
-static __always_inline int pf_maybe(const __u32 *addr, __u32 gen, __u32 fam, __u32 kind)
+/* The filter bit of an address (pf_abi.h): may a lookup of that kind find it?
+ * Always yes while the generation's filters are not valid. */
+static __always_inline int pf_maybe(const __u32 *addr, __u32 gen, __u32 fam, __u32 kind, int valid)
 {
 	__u32 fold;
+
+	if (!valid)
+		return 1;
 
 	if (fam == PF_FAM_V4) {
 		fold = bpf_ntohl(addr[0]) >> 16;
@@ -299,13 +303,13 @@ static __always_inline int pf_maybe(const __u32 *addr, __u32 gen, __u32 fam, __u
 
 /* The LPM value of one address: its host entry if there is one (a full-length
  * prefix is the longest match), else the trie's longest prefix. */
-static __always_inline struct pf_lpm_val *pf_addr4(void *hosts, void *trie, const __u32 *addr, __u32 gen)
+static __always_inline struct pf_lpm_val *pf_addr4(void *hosts, void *trie, const __u32 *addr, __u32 gen, int valid)
 {
 	struct pf_lpm_val *v = 0;
 
-	if (hosts && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_HOST))
+	if (hosts && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_HOST, valid))
 		v = bpf_map_lookup_elem(hosts, addr);
-	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_TRIE)) {
+	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_TRIE, valid)) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
 		__builtin_memcpy(k.addr, addr, 4);
 		v = bpf_map_lookup_elem(trie, &k);
@@ -313,13 +317,13 @@ static __always_inline struct pf_lpm_val *pf_addr4(void *hosts, void *trie, cons
 	return v;
 }
 
-static __always_inline struct pf_lpm_val *pf_addr6(void *hosts, void *trie, const __u32 *addr, __u32 gen)
+static __always_inline struct pf_lpm_val *pf_addr6(void *hosts, void *trie, const __u32 *addr, __u32 gen, int valid)
 {
 	struct pf_lpm_val *v = 0;
 
-	if (hosts && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_HOST))
+	if (hosts && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_HOST, valid))
 		v = bpf_map_lookup_elem(hosts, addr);
-	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_TRIE)) {
+	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_TRIE, valid)) {
 		struct pf_lpm6_key k = {.prefixlen = 128};
 		__builtin_memcpy(k.addr, addr, 16);
 		v = bpf_map_lookup_elem(trie, &k);
@@ -331,17 +335,20 @@ static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u
 					  struct pf_verdict *best, __u32 *src_shapes, __u32 *dst_shapes)
 {
 	struct pf_lpm_val *s, *d;
+	__u32 vidx = PF_FILTER_VALID(gen & 1);
+	__u32 *vword = bpf_map_lookup_elem(&pf_filter, &vidx);
+	int valid = vword && *vword;
 
 	if (p->fam == PF_FAM_V4) {
 		void *hosts = bpf_map_lookup_elem(&pf_h4, &gen);
 		void *trie = bpf_map_lookup_elem(&pf_l4, &gen);
-		s = pf_addr4(hosts, trie, p->src, gen);
-		d = pf_addr4(hosts, trie, p->dst, gen);
+		s = pf_addr4(hosts, trie, p->src, gen, valid);
+		d = pf_addr4(hosts, trie, p->dst, gen, valid);
 	} else {
 		void *hosts = bpf_map_lookup_elem(&pf_h6, &gen);
 		void *trie = bpf_map_lookup_elem(&pf_l6, &gen);
-		s = pf_addr6(hosts, trie, p->src, gen);
-		d = pf_addr6(hosts, trie, p->dst, gen);
+		s = pf_addr6(hosts, trie, p->src, gen, valid);
+		d = pf_addr6(hosts, trie, p->dst, gen, valid);
 	}
 	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
 	if (hook == PF_HOOK_INGRESS) {
