@@ -302,33 +302,25 @@ static __always_inline int pf_maybe(const __u32 *addr, __u32 gen, __u32 fam, __u
 }
 
 /* The LPM value of one address: its host entry if there is one (a full-length
- * prefix is the longest match), else the trie's longest prefix. */
-static __always_inline struct pf_lpm_val *pf_addr4(void *hosts, void *trie, const __u32 *addr, __u32 gen, int valid)
+ * prefix is the longest match), else the trie's longest prefix. fam is a
+ * constant at every call, so only one key type is built. */
+static __always_inline struct pf_lpm_val *pf_addr(void *hosts, void *trie, const __u32 *addr, __u32 gen, __u32 fam,
+						  int valid)
 {
 	struct pf_lpm_val *v = 0;
 
-	if (hosts && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_HOST, valid))
+	if (hosts && pf_maybe(addr, gen, fam, PF_FILTER_HOST, valid))
 		v = bpf_map_lookup_elem(hosts, addr);
-	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V4, PF_FILTER_TRIE, valid)) {
+	if (v || !trie || !pf_maybe(addr, gen, fam, PF_FILTER_TRIE, valid))
+		return v;
+	if (fam == PF_FAM_V4) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
 		__builtin_memcpy(k.addr, addr, 4);
-		v = bpf_map_lookup_elem(trie, &k);
+		return bpf_map_lookup_elem(trie, &k);
 	}
-	return v;
-}
-
-static __always_inline struct pf_lpm_val *pf_addr6(void *hosts, void *trie, const __u32 *addr, __u32 gen, int valid)
-{
-	struct pf_lpm_val *v = 0;
-
-	if (hosts && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_HOST, valid))
-		v = bpf_map_lookup_elem(hosts, addr);
-	if (!v && trie && pf_maybe(addr, gen, PF_FAM_V6, PF_FILTER_TRIE, valid)) {
-		struct pf_lpm6_key k = {.prefixlen = 128};
-		__builtin_memcpy(k.addr, addr, 16);
-		v = bpf_map_lookup_elem(trie, &k);
-	}
-	return v;
+	struct pf_lpm6_key k = {.prefixlen = 128};
+	__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(trie, &k);
 }
 
 static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u32 hook,
@@ -342,13 +334,13 @@ static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u
 	if (p->fam == PF_FAM_V4) {
 		void *hosts = bpf_map_lookup_elem(&pf_h4, &gen);
 		void *trie = bpf_map_lookup_elem(&pf_l4, &gen);
-		s = pf_addr4(hosts, trie, p->src, gen, valid);
-		d = pf_addr4(hosts, trie, p->dst, gen, valid);
+		s = pf_addr(hosts, trie, p->src, gen, PF_FAM_V4, valid);
+		d = pf_addr(hosts, trie, p->dst, gen, PF_FAM_V4, valid);
 	} else {
 		void *hosts = bpf_map_lookup_elem(&pf_h6, &gen);
 		void *trie = bpf_map_lookup_elem(&pf_l6, &gen);
-		s = pf_addr6(hosts, trie, p->src, gen, valid);
-		d = pf_addr6(hosts, trie, p->dst, gen, valid);
+		s = pf_addr(hosts, trie, p->src, gen, PF_FAM_V6, valid);
+		d = pf_addr(hosts, trie, p->dst, gen, PF_FAM_V6, valid);
 	}
 	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
 	if (hook == PF_HOOK_INGRESS) {
