@@ -163,7 +163,7 @@ export class KernelDataplane implements Dataplane {
         rules.splice(at < 0 ? rules.length : at, 0, rule);
         return this.#replace(rules);
       }
-      const records = encodeRecords(delta.entries, this.#set.byRank);
+      const records = encodeRecords(delta.entries, this.#set);
       await native(() => {
         this.#native.resetCounters(Uint32Array.of(delta.slot));
         this.#native.update(records);
@@ -177,7 +177,7 @@ export class KernelDataplane implements Dataplane {
         return this.#replace(this.#set.order.map((r) => r.rule).filter((r) => r.number !== number));
       }
       const entries = this.#set.remove(number);
-      if (entries.length > 0) await native(() => this.#native.update(encodeRecords(entries, this.#set.byRank)));
+      if (entries.length > 0) await native(() => this.#native.update(encodeRecords(entries, this.#set)));
     });
   }
 

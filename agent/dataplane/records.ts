@@ -5,10 +5,8 @@
  */
 import {
   RANK_NONE,
-  RANK_STEP,
   SLOT_DEFAULT,
   type MapEntry,
-  type RankedRule,
   type RuleSet,
   type ShapeCountEntry,
   type ShapeEntry,
@@ -28,32 +26,37 @@ function verdictBits(r: Rule): number {
   return (r.action === 'deny' ? 1 : 0) | (DROP[r.drop] << 8) | ((r.logged ? FLAG_LOGGED : 0) | (r.stateful ? FLAG_STATEFUL : 0)) << 16;
 }
 
-/** pf_verdict (12 bytes): rank, counter slot, then verdictBits(). */
-function writeVerdict(buf: Buffer, at: number, rank: number, slot: number, bits: number): void {
-  // Byte by byte: Buffer#writeUInt32LE's checks cost more than the record at 100k rules.
-  buf[at] = rank & 0xff;
-  buf[at + 1] = (rank >>> 8) & 0xff;
-  buf[at + 2] = (rank >>> 16) & 0xff;
-  buf[at + 3] = rank >>> 24;
-  buf[at + 4] = slot & 0xff;
-  buf[at + 5] = (slot >>> 8) & 0xff;
-  buf[at + 6] = (slot >>> 16) & 0xff;
-  buf[at + 7] = slot >>> 24;
-  buf[at + 8] = bits & 0xff;
-  buf[at + 9] = (bits >>> 8) & 0xff;
-  buf[at + 10] = bits >>> 16;
+/**
+ * pf_verdict (12 bytes): rank, counter slot, then verdictBits() and a zero pad
+ * byte. Through a DataView: Buffer#writeUInt32LE's checks cost more than the
+ * record at 100k rules.
+ */
+function writeVerdict(view: DataView, at: number, rank: number, slot: number, bits: number): void {
+  view.setUint32(at, rank, true);
+  view.setUint32(at + 4, slot, true);
+  view.setUint32(at + 8, bits, true);
 }
 
 /** Writes the pf_verdict of a rank at `at`. */
-type VerdictWriter = (buf: Buffer, at: number, rank: number) => void;
+type VerdictWriter = (view: DataView, at: number, rank: number) => void;
 
-/** pf_verdict of the rule a rank names in `byRank`, or "no rule" (default pass) for RANK_NONE. */
-function writeRankVerdict(buf: Buffer, at: number, rank: number, byRank: ReadonlyMap<number, RankedRule>): void {
-  if (rank === RANK_NONE) return writeVerdict(buf, at, rank, SLOT_DEFAULT, 0);
-  const rr = byRank.get(rank);
-  if (!rr) throw new Error(`internal: rank ${rank} has no rule`);
-  writeVerdict(buf, at, rank, rr.slot, verdictBits(rr.rule));
+/**
+ * The VerdictWriter of a rule set: the rule a rank names, or "no rule"
+ * (default pass) for RANK_NONE. `bits` caches verdictBits() by position in
+ * set.order so each rule's bits are computed once, not once per entry.
+ */
+function verdictWriter(set: RuleSet, bits?: Uint32Array): VerdictWriter {
+  return (view, at, rank) => {
+    if (rank === RANK_NONE) return writeVerdict(view, at, rank, SLOT_DEFAULT, 0);
+    const i = set.indexOfRank(rank);
+    if (i < 0) throw new Error(`internal: rank ${rank} has no rule`);
+    const rr = set.order[i]!;
+    writeVerdict(view, at, rank, rr.slot, bits ? bits[i]! : verdictBits(rr.rule));
+  };
 }
+
+/** A view of the whole of `buf` for 32-bit writes. */
+const viewOf = (buf: Buffer): DataView => new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 
 /** Address mask of `length` leading bits, `width` bytes. */
 function maskBytes(length: number, width: number, buf: Buffer, at: number): void {
@@ -71,23 +74,14 @@ const portMask = (len: number): number => (len === 0 ? 0 : (0xffff << (16 - len)
  */
 export function encodeSet(set: RuleSet): Buffer {
   const buf = Buffer.alloc(set.entryCount() * RECORD_LEN);
-  // A fresh compile gives rule i the rank (i + 1) * RANK_STEP: index the rule
-  // list directly, fall back to the map for ranks that inserts made. Each
-  // rule's verdict bytes are read once, not once per entry that names it.
+  const view = viewOf(buf);
   const order = set.order;
   const bits = new Uint32Array(order.length);
   for (let i = 0; i < order.length; i++) bits[i] = verdictBits(order[i]!.rule);
-  const verdict: VerdictWriter = (b, at, rank) => {
-    // Not a multiple of the step (RANK_NONE, ranks of inserts): no index, whose
-    // lookup would go by the number's string form.
-    const i = rank % RANK_STEP === 0 ? rank / RANK_STEP - 1 : -1;
-    const rr = i >= 0 ? order[i] : undefined;
-    if (rr !== undefined && rr.rank === rank) writeVerdict(b, at, rank, rr.slot, bits[i]!);
-    else writeRankVerdict(b, at, rank, set.byRank);
-  };
+  const verdict = verdictWriter(set, bits);
   let at = 0;
   const one = (e: ShapeEntry | ShapeCountEntry): void => {
-    encodeInto(buf, at, e, verdict);
+    encodeInto(buf, view, at, e, verdict);
     at += RECORD_LEN;
   };
   set.visit({
@@ -97,9 +91,9 @@ export function encodeSet(set: RuleSet): Buffer {
       buf[at] = KIND.lpm;
       buf[at + 1] = OP_UPSERT;
       buf[at + 2] = table.family === 6 ? 1 : 0;
-      buf.writeUInt32LE(table.lengthOf(node), at + 4);
-      table.writeAddress(node, buf, at + 8);
-      for (let i = 0; i < 4; i++) writeLpmSlot(buf, at, i, table.rankOf(node, i), table.shapesOf(node, i), verdict);
+      view.setUint32(at + 4, table.lengthOf(node), true);
+      table.writeAddress(node, view, at + 8);
+      for (let i = 0; i < 4; i++) writeLpmSlot(view, at, i, table.rankOf(node, i), table.shapesOf(node, i), verdict);
       at += RECORD_LEN;
     },
     tuple(table, i) {
@@ -107,7 +101,7 @@ export function encodeSet(set: RuleSet): Buffer {
       buf[at + 1] = OP_UPSERT;
       buf[at + 2] = table.family === 6 ? 1 : 0;
       table.writeKey(i, buf, at + 8);
-      verdict(buf, at + 48, table.bestAt(i));
+      verdict(view, at + 48, table.bestAt(i));
       at += RECORD_LEN;
     },
   });
@@ -120,20 +114,21 @@ export function encodeSet(set: RuleSet): Buffer {
  * the key area after the 16 address bytes (24..40). native/src/records.rs
  * reads them there.
  */
-function writeLpmSlot(buf: Buffer, at: number, slot: number, rank: number, shapes: number, verdict: VerdictWriter): void {
-  verdict(buf, at + 48 + 12 * slot, rank);
-  buf.writeUInt32LE(shapes, at + 24 + 4 * slot);
+function writeLpmSlot(view: DataView, at: number, slot: number, rank: number, shapes: number, verdict: VerdictWriter): void {
+  verdict(view, at + 48 + 12 * slot, rank);
+  view.setUint32(at + 24 + 4 * slot, shapes, true);
 }
 
-/** Encodes entries in order; `byRank` resolves ranks to the rule's slot and action. */
-export function encodeRecords(entries: readonly MapEntry[], byRank: ReadonlyMap<number, RankedRule>): Buffer {
+/** Encodes entries in order; the rule set resolves ranks to the rule's slot and action. */
+export function encodeRecords(entries: readonly MapEntry[], set: RuleSet): Buffer {
   const buf = Buffer.alloc(entries.length * RECORD_LEN);
-  const verdict: VerdictWriter = (b, at, rank) => writeRankVerdict(b, at, rank, byRank);
-  entries.forEach((e, i) => encodeInto(buf, i * RECORD_LEN, e, verdict));
+  const view = viewOf(buf);
+  const verdict = verdictWriter(set);
+  entries.forEach((e, i) => encodeInto(buf, view, i * RECORD_LEN, e, verdict));
   return buf;
 }
 
-function encodeInto(buf: Buffer, at: number, e: MapEntry, verdict: VerdictWriter): void {
+function encodeInto(buf: Buffer, view: DataView, at: number, e: MapEntry, verdict: VerdictWriter): void {
   {
     buf[at] = KIND[e.kind];
     buf[at + 2] = e.family === 6 ? 1 : 0;
@@ -142,7 +137,7 @@ function encodeInto(buf: Buffer, at: number, e: MapEntry, verdict: VerdictWriter
         buf[at + 1] = e.ranks ? OP_UPSERT : OP_DELETE;
         buf.writeUInt32LE(e.length, at + 4);
         buf.set(e.address, at + 8);
-        if (e.ranks) for (let i = 0; i < 4; i++) writeLpmSlot(buf, at, i, e.ranks[i]!, e.shapes?.[i] ?? 0, verdict);
+        if (e.ranks) for (let i = 0; i < 4; i++) writeLpmSlot(view, at, i, e.ranks[i]!, e.shapes?.[i] ?? 0, verdict);
         break;
       case 'tuple': {
         buf[at + 1] = e.rank === undefined ? OP_DELETE : OP_UPSERT;
@@ -155,7 +150,7 @@ function encodeInto(buf: Buffer, at: number, e: MapEntry, verdict: VerdictWriter
         buf.writeUInt16BE(e.dstPort, k + 6);
         buf.set(e.src, k + 8);
         buf.set(e.dst, k + 8 + e.src.length);
-        if (e.rank !== undefined) verdict(buf, at + 48, e.rank);
+        if (e.rank !== undefined) verdict(view, at + 48, e.rank);
         break;
       }
       case 'shape': {

@@ -17,6 +17,11 @@ const SLOTS = 4;
 /** No node (no stored ancestor). */
 const NONE = -1;
 
+/** Rows #sortByKey() can number: the low 32 bits of its key hold the length (0-32) above the row. */
+const KEYED_ROWS = 2 ** 26;
+/** Which 32-bit half of a 64-bit number holds its low bits on this host. */
+const LOW_HALF = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+
 /** The `bits` leading bits of a 32-bit word set (0 <= bits <= 32). */
 const wordMask = (bits: number): number => (bits >= 32 ? 0xffffffff : bits <= 0 ? 0 : ~(0xffffffff >>> bits) >>> 0);
 
@@ -37,7 +42,7 @@ export class LpmTable {
   /** Stored prefixes per length: finding an ancestor skips lengths nothing has. */
   readonly #perLength = new Uint32Array(129);
   /** Rows in address order (ancestors first). */
-  #sorted = new Int32Array(0);
+  #sorted: Int32Array = new Int32Array(0);
   #size = 0;
   readonly #lists = new RankLists();
   /** A prefix being looked up, masked to its length. */
@@ -76,14 +81,8 @@ export class LpmTable {
   }
 
   /** Writes a node's address bytes (network order, 4 or 16) at `at`. */
-  writeAddress(node: number, out: Uint8Array, at: number): void {
-    for (let i = 0; i < this.#words; i++) {
-      const w = this.#addr[node * this.#words + i]!;
-      out[at + 4 * i] = w >>> 24;
-      out[at + 4 * i + 1] = (w >>> 16) & 0xff;
-      out[at + 4 * i + 2] = (w >>> 8) & 0xff;
-      out[at + 4 * i + 3] = w & 0xff;
-    }
+  writeAddress(node: number, out: DataView, at: number): void {
+    for (let i = 0; i < this.#words; i++) out.setUint32(at + 4 * i, this.#addr[node * this.#words + i]!);
   }
 
   /** Adds a rank (for the lpmSlot() bits `slots`, 0: none) or shape bits at one slot, without resolving (bulk build; finish with resolveAll()). */
@@ -94,18 +93,19 @@ export class LpmTable {
 
   /** Sorts the bulk-added rows, merges rows of the same prefix and resolves every value. */
   resolveAll(): void {
-    const rows = Array.from({ length: this.#rows }, (_, i) => i);
-    rows.sort((a, b) => this.#compare(a, b));
-    this.#sorted = new Int32Array(rows.length);
+    const rows = this.#rows <= KEYED_ROWS && this.#words === 1 ? this.#sortByKey() : this.#sortByCompare();
+    // Merged in place: a row is kept at or before where it was read.
     let size = 0;
-    for (const r of rows) {
-      const last = size > 0 ? this.#sorted[size - 1]! : NONE;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const last = size > 0 ? rows[size - 1]! : NONE;
       if (last !== NONE && this.#compare(last, r) === 0) {
         this.#own[last] = this.#lists.concat(this.#own[last]!, this.#own[r]!);
         for (let s = 0; s < SLOTS; s++) this.#bits[last * SLOTS + s] = (this.#bits[last * SLOTS + s]! | this.#bits[r * SLOTS + s]!) >>> 0;
         this.#freeRow(r);
-      } else this.#sorted[size++] = r;
+      } else rows[size++] = r;
     }
+    this.#sorted = rows;
     this.#size = size;
     this.#walk(0, size, NONE, undefined);
   }
@@ -142,9 +142,7 @@ export class LpmTable {
     let bits = 0;
     for (let s = 0; s < SLOTS; s++) bits |= this.#bits[n * SLOTS + s]!;
     if (this.#own[n] === EMPTY && bits === 0) {
-      const address = new Uint8Array(this.#words * 4);
-      this.writeAddress(n, address, 0);
-      out.push({ kind: 'lpm', family: this.family, address, length: this.#length[n]! });
+      out.push({ kind: 'lpm', family: this.family, address: this.#addressBytes(n), length: this.#length[n]! });
       this.#sorted.copyWithin(i, i + 1, this.#size);
       this.#size--;
       this.#freeRow(n);
@@ -158,11 +156,17 @@ export class LpmTable {
 
   /** A node as an entry object (in-place changes, tests). */
   entry(node: number): LpmEntry {
-    const address = new Uint8Array(this.#words * 4);
-    this.writeAddress(node, address, 0);
+    const address = this.#addressBytes(node);
     const v = (s: number): number => this.rankOf(node, s);
     const m = (s: number): number => this.shapesOf(node, s);
     return { kind: 'lpm', family: this.family, address, length: this.#length[node]!, ranks: [v(0), v(1), v(2), v(3)], shapes: [m(0), m(1), m(2), m(3)] };
+  }
+
+  /** A node's address bytes in network order, as entry objects carry them. */
+  #addressBytes(node: number): Uint8Array {
+    const address = new Uint8Array(this.#words * 4);
+    this.writeAddress(node, new DataView(address.buffer), 0);
+    return address;
   }
 
   #store(n: number, slots: number, rank: number, shapeSlot: number, shapeBits: number): void {
@@ -206,6 +210,31 @@ export class LpmTable {
       this.#probe[i] = w & wordMask(length - 32 * i);
     }
     this.#probeLength = length;
+  }
+
+  /** All rows in address order, ancestors first, rows of one prefix in row order. */
+  #sortByCompare(): Int32Array {
+    const rows = new Int32Array(this.#rows);
+    for (let r = 0; r < this.#rows; r++) rows[r] = r;
+    return rows.sort((a, b) => this.#compare(a, b));
+  }
+
+  /**
+   * #sortByCompare() for IPv4: each row as one 64-bit number (address, then
+   * length, then row) sorted natively, ~5x faster than a comparator called
+   * ~2M times per 100k rules. An IPv6 address does not fit such a number.
+   */
+  #sortByKey(): Int32Array {
+    const keys = new BigUint64Array(this.#rows);
+    const halves = new Uint32Array(keys.buffer);
+    for (let r = 0; r < this.#rows; r++) {
+      halves[2 * r + LOW_HALF] = (this.#length[r]! * KEYED_ROWS + r) >>> 0;
+      halves[2 * r + 1 - LOW_HALF] = this.#addr[r]!;
+    }
+    keys.sort();
+    const rows = new Int32Array(this.#rows);
+    for (let i = 0; i < this.#rows; i++) rows[i] = halves[2 * i + LOW_HALF]! % KEYED_ROWS;
+    return rows;
   }
 
   /** Address order, then shorter (ancestors) first. */
