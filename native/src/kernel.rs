@@ -228,6 +228,28 @@ pub struct Kernel {
     mgmt_port: HashMap<MapData, u16, u8>,
 }
 
+/// Swaps `$prog`, the program this process loaded, into the link pinned at
+/// `$path`, atomically (bpf_link_update): after an upgrade the attached
+/// program must be the one that knows the maps this agent writes. aya's XDP
+/// and TC program types share no trait for this, hence a macro.
+macro_rules! take_over_pinned {
+    ($prog:expr, $link:ty, $name:literal, $path:expr, $iface:expr) => {{
+        let link = <$link>::try_from(pinned_link($path, $iface)?).map_err(|e| KernelError::Link {
+            interface: $iface.into(),
+            op: "open pinned link",
+            source: io::Error::other(e),
+        })?;
+        let id = $prog.attach_to_link(link).map_err(|source| KernelError::Program {
+            program: $name,
+            op: "replace in pinned link",
+            interface: Some($iface.into()),
+            source,
+        })?;
+        // The pin keeps the link attached; this process needs no handle on it.
+        drop($prog.take_link(id));
+    }};
+}
+
 fn take<T>(ebpf: &mut Ebpf, name: &str) -> Result<T, KernelError>
 where
     T: TryFrom<Map, Error = MapError>,
@@ -351,19 +373,8 @@ impl Kernel {
         let link_err = |op, source| KernelError::Link { interface: iface.into(), op, source };
         let xdp_path = self.link_path("xdp", iface);
         let xdp_mode = if xdp_path.exists() {
-            // Take the pinned link over with the program this process loaded,
-            // atomically (bpf_link_update): after an upgrade the attached
-            // program must be the one that knows the maps this agent writes.
             let prog: &mut Xdp = program(&mut self.xdp, "xdp_ingress")?;
-            let link = XdpLink::try_from(pinned_link(&xdp_path, iface)?).map_err(|e| link_err("open xdp link", io::Error::other(e)))?;
-            let id = prog.attach_to_link(link).map_err(|source| KernelError::Program {
-                program: "xdp_ingress",
-                op: "replace in pinned link",
-                interface: Some(iface.into()),
-                source,
-            })?;
-            // The pin keeps the link attached; this process needs no handle on it.
-            drop(prog.take_link(id));
+            take_over_pinned!(prog, XdpLink, "xdp_ingress", &xdp_path, iface);
             "pinned".to_string()
         } else {
             let prog: &mut Xdp = program(&mut self.xdp, "xdp_ingress")?;
@@ -390,14 +401,7 @@ impl Kernel {
         let tc_path = self.link_path("tc", iface);
         let egress = if tc_path.exists() {
             let prog: &mut SchedClassifier = program(&mut self.tc, "tc_egress")?;
-            let link = SchedClassifierLink::try_from(pinned_link(&tc_path, iface)?).map_err(|e| link_err("open tc link", io::Error::other(e)))?;
-            let id = prog.attach_to_link(link).map_err(|source| KernelError::Program {
-                program: "tc_egress",
-                op: "replace in pinned link",
-                interface: Some(iface.into()),
-                source,
-            })?;
-            drop(prog.take_link(id));
+            take_over_pinned!(prog, SchedClassifierLink, "tc_egress", &tc_path, iface);
             "pinned".to_string()
         } else {
             let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
