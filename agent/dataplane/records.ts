@@ -6,6 +6,8 @@
 import {
   RANK_NONE,
   SLOT_DEFAULT,
+  type HostPin,
+  type LpmEntry,
   type MapEntry,
   type RuleSet,
   type ShapeCountEntry,
@@ -14,7 +16,7 @@ import {
 import type { Rule } from '../rules/model.js';
 
 export const RECORD_LEN = 96;
-const KIND = { lpm: 1, tuple: 2, shape: 3, 'shape-count': 4 } as const;
+const KIND = { lpm: 1, tuple: 2, shape: 3, 'shape-count': 4, pins: 5 } as const;
 const OP_UPSERT = 1;
 const OP_DELETE = 2;
 const DROP = { none: 0, reject: 1, false_ack: 2 } as const;
@@ -73,7 +75,7 @@ const portMask = (len: number): number => (len === 0 ? 0 : (0xffff << (16 - len)
  * entry objects): the fast path for replace().
  */
 export function encodeSet(set: RuleSet): Buffer {
-  const buf = Buffer.alloc(set.entryCount() * RECORD_LEN);
+  const buf = Buffer.alloc((set.entryCount() + set.pinnedHosts()) * RECORD_LEN);
   const view = viewOf(buf);
   const order = set.order;
   const bits = new Uint32Array(order.length);
@@ -94,6 +96,17 @@ export function encodeSet(set: RuleSet): Buffer {
       view.setUint32(at + 4, table.lengthOf(node), true);
       table.writeAddress(node, view, at + 8);
       for (let i = 0; i < 4; i++) writeLpmSlot(view, at, i, table.rankOf(node, i), table.shapesOf(node, i), verdict);
+      at += RECORD_LEN;
+      const ingress = table.pinHeadOf(node, 0);
+      const egress = table.pinHeadOf(node, 1);
+      if (ingress === 0 && egress === 0) return;
+      buf[at] = KIND.pins;
+      buf[at + 1] = OP_UPSERT;
+      buf[at + 2] = table.family === 6 ? 1 : 0;
+      view.setUint32(at + 4, table.lengthOf(node), true);
+      table.writeAddress(node, view, at + 8);
+      if (ingress !== 0) writePin(view, at, 0, ingress, table.pinPortsOf(node, 0), table.pinRankOf(node, 0), verdict);
+      if (egress !== 0) writePin(view, at, 1, egress, table.pinPortsOf(node, 1), table.pinRankOf(node, 1), verdict);
       at += RECORD_LEN;
     },
     tuple(table, i) {
@@ -119,12 +132,41 @@ function writeLpmSlot(view: DataView, at: number, slot: number, rank: number, sh
   view.setUint32(at + 24 + 4 * slot, shapes, true);
 }
 
+const HOOKS = [0, 1] as const;
+
+/**
+ * One pin (struct pf_pin, HostPin fields) in a pins record: [hook] at 48 + 20
+ * * hook; a hook without a pin stays zero. A pins record follows its host's
+ * LPM record and repeats its header and address (native/src/records.rs joins them).
+ */
+function writePin(view: DataView, at: number, hook: 0 | 1, head: number, ports: number, rank: number, verdict: VerdictWriter): void {
+  const p = at + 48 + 20 * hook;
+  view.setUint32(p, head, true);
+  view.setUint32(p + 4, ports);
+  verdict(view, p + 8, rank);
+}
+
+const hasPins = (e: MapEntry): e is LpmEntry & { pins: readonly [HostPin | null, HostPin | null] } =>
+  e.kind === 'lpm' && e.ranks !== undefined && e.pins !== undefined && (e.pins[0] !== null || e.pins[1] !== null);
+
 /** Encodes entries in order; the rule set resolves ranks to the rule's slot and action. */
 export function encodeRecords(entries: readonly MapEntry[], set: RuleSet): Buffer {
-  const buf = Buffer.alloc(entries.length * RECORD_LEN);
+  const buf = Buffer.alloc((entries.length + entries.filter(hasPins).length) * RECORD_LEN);
   const view = viewOf(buf);
   const verdict = verdictWriter(set);
-  entries.forEach((e, i) => encodeInto(buf, view, i * RECORD_LEN, e, verdict));
+  let at = 0;
+  for (const e of entries) {
+    encodeInto(buf, view, at, e, verdict);
+    at += RECORD_LEN;
+    if (!hasPins(e)) continue;
+    buf.copy(buf, at, at - RECORD_LEN, at - RECORD_LEN + 24);
+    buf[at] = KIND.pins;
+    for (const hook of HOOKS) {
+      const pin = e.pins[hook];
+      if (pin) writePin(view, at, hook, pin.head, pin.ports, pin.rank, verdict);
+    }
+    at += RECORD_LEN;
+  }
   return buf;
 }
 

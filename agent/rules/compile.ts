@@ -13,13 +13,13 @@
  *   packet sees either the old or the new verdict (shapes before their keys).
  */
 import type { Family, PortRange, Prefix, Rule, RuleMatch } from './model.js';
-import { lpmSlot, type MapEntry, type ShapeCountEntry, type ShapeEntry, type ShapeMasks, type TupleEntry } from './map-entries.js';
+import { lpmSlot, type HostPin, type MapEntry, type ShapeCountEntry, type ShapeEntry, type ShapeMasks, type TupleEntry } from './map-entries.js';
 import { LpmTable } from './lpm-table.js';
 import { RANK_NONE, RANK_STEP } from './ranks.js';
 import { TupleTable } from './tuple-table.js';
 
 export { RANK_NONE, RANK_STEP } from './ranks.js';
-export { lpmSlot, type LpmEntry, type MapEntry, type ShapeCountEntry, type ShapeEntry, type ShapeMasks, type TupleEntry } from './map-entries.js';
+export { lpmSlot, type HostPin, type LpmEntry, type MapEntry, type ShapeCountEntry, type ShapeEntry, type ShapeMasks, type TupleEntry } from './map-entries.js';
 export type { LpmTable } from './lpm-table.js';
 export type { TupleTable } from './tuple-table.js';
 
@@ -302,8 +302,7 @@ export class RuleSet {
           }
           table.key[0] = hook;
           table.key[1] = shape.index;
-          table.add(rr.rank);
-          set.markPrefixes(shape, term, undefined);
+          set.markPrefixes(shape, term, table.add(rr.rank) ? rr.rank : RANK_NONE, undefined);
         }
       }
     }
@@ -315,18 +314,41 @@ export class RuleSet {
 
   /**
    * Records in the LPM tables that the tuple key's prefixes may match this
-   * shape, so the kernel probes the shape only for packets inside them. Bits
-   * are never cleared in place (a stale bit costs one lookup, not a verdict).
+   * shape, so the kernel probes the shape only for packets inside them; a new
+   * key (`rank` its first rank, else RANK_NONE) of a pinnable shape is also
+   * pinned to its host. Bits are never cleared in place (a stale bit costs
+   * one lookup, not a verdict).
    */
-  private markPrefixes(shape: Shape, t: TupleTerm, out: MapEntry[] | undefined): void {
+  private markPrefixes(shape: Shape, t: TupleTerm, rank: number, out: MapEntry[] | undefined): void {
     const bit = (1 << shape.index) >>> 0;
     const table = this.lpm[familyIndex(shape.family)]!;
+    const pinned = rank === RANK_NONE ? undefined : pinSide(shape);
     for (const side of SIDES) {
       const prefix = t[side];
       if (!prefix || prefix.length === 0) continue;
-      if (out) table.add(prefix, 0, 0, out, lpmSlot(side, shape.hook), bit);
-      else table.addBulk(prefix, 0, 0, lpmSlot(side, shape.hook), bit);
+      const slot = lpmSlot(side, shape.hook);
+      if (out) {
+        table.add(prefix, 0, 0, out, slot, bit);
+        if (side === pinned) table.pin(prefix, shape.hook, hostPin(shape, t, rank), out);
+      } else {
+        const row = table.addBulk(prefix, 0, 0, slot, bit);
+        if (side === pinned) table.pinBulk(row, shape.hook, hostPin(shape, t, rank));
+      }
     }
+  }
+
+  /**
+   * After the best rank of a tuple key changed to `rank` (RANK_NONE: the key
+   * went), the pin of its host follows, when its shape is pinnable. Returns
+   * the host whose entry must be written, if any.
+   */
+  private followPin(shape: Shape, t: TupleTerm, rank: number): Prefix | undefined {
+    const side = pinSide(shape);
+    if (!side) return undefined;
+    const table = this.lpm[familyIndex(shape.family)]!;
+    const pin = hostPin(shape, t, rank);
+    const changed = rank === RANK_NONE ? table.unpin(t[side]!, shape.hook, pin) : table.repin(t[side]!, shape.hook, pin);
+    return changed ? t[side] : undefined;
   }
 
   private shapeCount(family: Family, hook: 0 | 1): ShapeCountEntry {
@@ -340,21 +362,30 @@ export class RuleSet {
     return { kind: 'shape-count', family, hook, count: list.length, wildSrc, wildDst };
   }
 
-  /** Adds a rank to the tuple key in `table.key`; appends the entry when the key's best changes. */
-  private addTuple(table: TupleTable, rank: number, out: MapEntry[]): void {
+  /** Adds a rank to the tuple key in `table.key` (of `shape`, from term `t`); appends the entries that change. */
+  private addTuple(table: TupleTable, shape: Shape, t: TupleTerm, rank: number, out: MapEntry[]): void {
     const before = table.best();
-    table.add(rank);
+    const created = table.add(rank);
     if (rank < before) out.push(tupleEntry(table.family, table.key, rank));
+    const host = rank < before && !created ? this.followPin(shape, t, rank) : undefined;
+    if (host) out.push(this.lpm[familyIndex(shape.family)]!.hostEntry(host)!);
+    // After the key: a packet sees the new rule only once key and bits are in.
+    this.markPrefixes(shape, t, created ? rank : RANK_NONE, out);
   }
 
-  /** Removes a rank from the tuple key in `table.key`; appends the entry (or its deletion) when the key's best changes. */
-  private removeTuple(table: TupleTable, rank: number, out: MapEntry[]): void {
+  /**
+   * Removes a rank from the tuple key in `table.key`; appends the key's entry
+   * when its best changes. Returns the new best (RANK_NONE: the key went;
+   * undefined: unchanged), for followPin().
+   */
+  private removeTuple(table: TupleTable, rank: number, out: MapEntry[]): number | undefined {
     const before = table.best();
-    if (before === RANK_NONE) return;
+    if (before === RANK_NONE) return undefined;
     table.remove(rank);
     const after = table.best();
-    if (after === RANK_NONE) out.push(tupleEntry(table.family, table.key, undefined));
-    else if (after !== before) out.push(tupleEntry(table.family, table.key, after));
+    if (after === before) return undefined;
+    out.push(tupleEntry(table.family, table.key, after === RANK_NONE ? undefined : after));
+    return after;
   }
 
   /**
@@ -387,6 +418,13 @@ export class RuleSet {
     for (const t of this.tuples) n += t.size;
     for (const list of this.shapeLists) n += list.length + (list.length > 0 ? 1 : 0);
     for (const t of this.lpm) n += t.size;
+    return n;
+  }
+
+  /** Host entries that show a pin (records.ts writes each pin record after its host's). */
+  pinnedHosts(): number {
+    let n = 0;
+    for (const t of this.lpm) n += t.pinnedHosts();
     return n;
   }
 
@@ -485,9 +523,7 @@ export class RuleSet {
         const shape = this.shapes.get(shapeSig(family, hook, term))!;
         table.key[0] = hook;
         table.key[1] = shape.index;
-        this.addTuple(table, rank, out);
-        // After the key: a packet sees the new rule only once key and bits are in.
-        this.markPrefixes(shape, term, out);
+        this.addTuple(table, shape, term, rank, out);
       }
     }
     return { entries: out, slot };
@@ -506,20 +542,47 @@ export class RuleSet {
     const table = this.tuples[familyIndex(family)]!;
     const side = lpmSide(rule.match);
     if (side) this.lpm[familyIndex(family)]!.remove(rule.match[side]!, slotBits(side, ingress, egress), rr.rank, out);
+    // Hosts whose pin changed are written once every key of the rule is out:
+    // an entry written between the hooks could still pin the rule.
+    const hosts: Prefix[] = [];
     for (const term of side ? [] : tupleTerms(rule)) {
       fillKey(table, term);
       for (const hook of hooks) {
+        const shape = this.shapes.get(shapeSig(family, hook, term))!;
         table.key[0] = hook;
-        table.key[1] = this.shapes.get(shapeSig(family, hook, term))!.index;
-        this.removeTuple(table, rr.rank, out);
+        table.key[1] = shape.index;
+        const best = this.removeTuple(table, rr.rank, out);
+        const host = best === undefined ? undefined : this.followPin(shape, term, best);
+        if (host && !hosts.includes(host)) hosts.push(host);
       }
     }
+    for (const host of hosts) out.push(this.lpm[familyIndex(family)]!.hostEntry(host)!);
     // The rank stops resolving (indexOfRank()) here: no entry written above names it.
     this.order.splice(this.lowerBound(rr.rank), 1);
     this.byNumber.delete(number);
     this.freeSlots.push(rr.slot);
     return out;
   }
+}
+
+/**
+ * The side whose host a key of this shape can be pinned to (pf_abi.h struct
+ * pf_pin): a full-length prefix there and none on the other side.
+ */
+function pinSide(s: Shape): 'src' | 'dst' | undefined {
+  const full = s.family === 4 ? 32 : 128;
+  if (s.srcLength === full && s.dstLength === 0) return 'src';
+  if (s.dstLength === full && s.srcLength === 0) return 'dst';
+  return undefined;
+}
+
+/** A term's key in a pinnable shape as a pin: fields masked as fillKey() masks them. */
+function hostPin(s: Shape, t: TupleTerm, rank: number): HostPin {
+  return {
+    head: ((s.index + 1) | ((pinSide(s) === 'dst' ? 1 : 0) << 8) | ((t.protocol ?? 0) << 16)) >>> 0,
+    ports: (((t.srcPort.value & portMask(t.srcPort.length)) << 16) | (t.dstPort.value & portMask(t.dstPort.length))) >>> 0,
+    rank,
+  };
 }
 
 function newShape(family: Family, hook: 0 | 1, t: TupleTerm, index: number, best: number): Shape {

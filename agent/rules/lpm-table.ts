@@ -7,7 +7,7 @@
  * those objects made compile spend most of its time allocating and collecting.
  */
 import type { Family, Prefix } from './model.js';
-import type { LpmEntry, MapEntry } from './map-entries.js';
+import type { HostPin, LpmEntry, MapEntry } from './map-entries.js';
 import { grow } from './grow.js';
 import { EMPTY, RankLists } from './rank-lists.js';
 import { RANK_NONE } from './ranks.js';
@@ -37,6 +37,16 @@ export class LpmTable {
   /** Resolved value: best rank and shape bits over ancestors and self, per lpmSlot(). */
   #rank = new Uint32Array(0);
   #shapes = new Uint32Array(0);
+  /**
+   * Pins per [node][hook] (pf_abi.h struct pf_pin): how many tuple keys of a
+   * pinnable shape this host has, and the first of them (HostPin head, ports,
+   * best rank; head 0 once that key is gone). A host shows the pin while its
+   * key is the only one.
+   */
+  #pinCount = new Int32Array(0);
+  #pinHead = new Uint32Array(0);
+  #pinPorts = new Uint32Array(0);
+  #pinRank = new Uint32Array(0);
   #rows = 0;
   #freeRows: number[] = [];
   /** Stored prefixes per length: finding an ancestor skips lengths nothing has. */
@@ -80,15 +90,59 @@ export class LpmTable {
     return this.#shapes[node * SLOTS + slot]!;
   }
 
+  /** Whether a node is a host (full-length prefix): only hosts carry pins. */
+  isHost(node: number): boolean {
+    return this.#length[node] === this.#words * 32;
+  }
+
+  /** HostPin.head of the pin a node shows for one hook; 0: none. */
+  pinHeadOf(node: number, hook: 0 | 1): number {
+    const at = node * 2 + hook;
+    return this.#pinCount[at] === 1 ? this.#pinHead[at]! : 0;
+  }
+
+  /** HostPin.ports of a node's pin (pinHeadOf() not 0). */
+  pinPortsOf(node: number, hook: 0 | 1): number {
+    return this.#pinPorts[node * 2 + hook]!;
+  }
+
+  /** HostPin.rank of a node's pin (pinHeadOf() not 0). */
+  pinRankOf(node: number, hook: 0 | 1): number {
+    return this.#pinRank[node * 2 + hook]!;
+  }
+
+  /** Number of hosts showing a pin at either hook. */
+  pinnedHosts(): number {
+    let n = 0;
+    for (let i = 0; i < this.#size; i++) {
+      const node = this.#sorted[i]!;
+      if (this.pinHeadOf(node, 0) !== 0 || this.pinHeadOf(node, 1) !== 0) n++;
+    }
+    return n;
+  }
+
+  /** The pin a node shows for one hook as an object, or null. */
+  #pinOf(node: number, hook: 0 | 1): HostPin | null {
+    const head = this.pinHeadOf(node, hook);
+    return head === 0 ? null : { head, ports: this.pinPortsOf(node, hook), rank: this.pinRankOf(node, hook) };
+  }
+
   /** Writes a node's address bytes (network order, 4 or 16) at `at`. */
   writeAddress(node: number, out: DataView, at: number): void {
     for (let i = 0; i < this.#words; i++) out.setUint32(at + 4 * i, this.#addr[node * this.#words + i]!);
   }
 
-  /** Adds a rank (for the lpmSlot() bits `slots`, 0: none) or shape bits at one slot, without resolving (bulk build; finish with resolveAll()). */
-  addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0): void {
+  /** Adds a rank (for the lpmSlot() bits `slots`, 0: none) or shape bits at one slot, without resolving (bulk build; finish with resolveAll()). Returns the row, for pinBulk(). */
+  addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0): number {
     this.#setProbe(p.address, p.length);
-    this.#store(this.#newRow(), slots, rank, shapeSlot, shapeBits);
+    const n = this.#newRow();
+    this.#store(n, slots, rank, shapeSlot, shapeBits);
+    return n;
+  }
+
+  /** Pins a new tuple key (`pin`) to the host row addBulk() just made. */
+  pinBulk(row: number, hook: 0 | 1, pin: HostPin): void {
+    this.#pin(row * 2 + hook, pin);
   }
 
   /** Sorts the bulk-added rows, merges rows of the same prefix and resolves every value. */
@@ -102,6 +156,16 @@ export class LpmTable {
       if (last !== NONE && this.#compare(last, r) === 0) {
         this.#own[last] = this.#lists.concat(this.#own[last]!, this.#own[r]!);
         for (let s = 0; s < SLOTS; s++) this.#bits[last * SLOTS + s] = (this.#bits[last * SLOTS + s]! | this.#bits[r * SLOTS + s]!) >>> 0;
+        for (let h = 0; h < 2; h++) {
+          const to = last * 2 + h;
+          const from = r * 2 + h;
+          if (this.#pinCount[to] === 0) {
+            this.#pinHead[to] = this.#pinHead[from]!;
+            this.#pinPorts[to] = this.#pinPorts[from]!;
+            this.#pinRank[to] = this.#pinRank[from]!;
+          }
+          this.#pinCount[to]! += this.#pinCount[from]!;
+        }
         this.#freeRow(r);
       } else rows[size++] = r;
     }
@@ -154,12 +218,65 @@ export class LpmTable {
     for (const c of changed) out.push(this.entry(c));
   }
 
+  /**
+   * In place: a new tuple key of a pinnable shape at host `p` (stored with
+   * add() first). Appends the host's entry when its pin shows or hides: the
+   * first key shows, a second hides.
+   */
+  pin(p: Prefix, hook: 0 | 1, pin: HostPin, out: MapEntry[]): void {
+    const n = this.#find(p);
+    if (n === NONE) return;
+    const at = n * 2 + hook;
+    this.#pin(at, pin);
+    if (this.#pinCount[at]! <= 2) out.push(this.entry(n));
+  }
+
+  /** In place: the best rank of a pinnable key at host `p` changed; true when the host shows that key (its entry must be written). */
+  repin(p: Prefix, hook: 0 | 1, pin: HostPin): boolean {
+    const n = this.#find(p);
+    if (n === NONE) return false;
+    const at = n * 2 + hook;
+    if (this.#pinHead[at] !== pin.head || this.#pinPorts[at] !== pin.ports) return false;
+    this.#pinRank[at] = pin.rank;
+    return this.#pinCount[at] === 1;
+  }
+
+  /**
+   * In place: a pinnable key at host `p` is gone. True when the host's pin
+   * goes or shows again: the caller appends hostEntry() once the rule's
+   * other keys are out too.
+   */
+  unpin(p: Prefix, hook: 0 | 1, pin: HostPin): boolean {
+    const n = this.#find(p);
+    if (n === NONE) return false;
+    const at = n * 2 + hook;
+    const shown = this.pinHeadOf(n, hook) !== 0;
+    this.#pinCount[at]!--;
+    if (this.#pinHead[at] === pin.head && this.#pinPorts[at] === pin.ports) this.#pinHead[at] = 0;
+    return shown || this.pinHeadOf(n, hook) !== 0;
+  }
+
+  /** The entry of the host at `p` as it stands (after unpin()). */
+  hostEntry(p: Prefix): LpmEntry | undefined {
+    const n = this.#find(p);
+    return n === NONE ? undefined : this.entry(n);
+  }
+
+  /** Counts a pinnable key at [node][hook] index `at`; the first one is the pin. */
+  #pin(at: number, pin: HostPin): void {
+    if (this.#pinCount[at]!++ !== 0) return;
+    this.#pinHead[at] = pin.head;
+    this.#pinPorts[at] = pin.ports;
+    this.#pinRank[at] = pin.rank;
+  }
+
   /** A node as an entry object (in-place changes, tests). */
   entry(node: number): LpmEntry {
     const address = this.#addressBytes(node);
     const v = (s: number): number => this.rankOf(node, s);
     const m = (s: number): number => this.shapesOf(node, s);
-    return { kind: 'lpm', family: this.family, address, length: this.#length[node]!, ranks: [v(0), v(1), v(2), v(3)], shapes: [m(0), m(1), m(2), m(3)] };
+    const entry: LpmEntry = { kind: 'lpm', family: this.family, address, length: this.#length[node]!, ranks: [v(0), v(1), v(2), v(3)], shapes: [m(0), m(1), m(2), m(3)] };
+    return this.isHost(node) ? { ...entry, pins: [this.#pinOf(node, 0), this.#pinOf(node, 1)] } : entry;
   }
 
   /** A node's address bytes in network order, as entry objects carry them. */
@@ -185,6 +302,10 @@ export class LpmTable {
       this.#bits = grow(this.#bits, this.#rows * SLOTS);
       this.#rank = grow(this.#rank, this.#rows * SLOTS);
       this.#shapes = grow(this.#shapes, this.#rows * SLOTS);
+      this.#pinCount = grow(this.#pinCount, this.#rows * 2);
+      this.#pinHead = grow(this.#pinHead, this.#rows * 2);
+      this.#pinPorts = grow(this.#pinPorts, this.#rows * 2);
+      this.#pinRank = grow(this.#pinRank, this.#rows * 2);
     }
     for (let i = 0; i < this.#words; i++) this.#addr[n * this.#words + i] = this.#probe[i]!;
     this.#length[n] = this.#probeLength;
@@ -194,6 +315,10 @@ export class LpmTable {
       this.#bits[n * SLOTS + s] = 0;
       this.#rank[n * SLOTS + s] = RANK_NONE;
       this.#shapes[n * SLOTS + s] = 0;
+    }
+    for (let h = 0; h < 2; h++) {
+      this.#pinCount[n * 2 + h] = 0;
+      this.#pinHead[n * 2 + h] = 0;
     }
     return n;
   }

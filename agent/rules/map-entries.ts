@@ -8,6 +8,20 @@ import type { Family } from './model.js';
 /** Index of an LPM value field: [side][hook] flattened (pf_lpm_val). */
 export const lpmSlot = (side: 'src' | 'dst', hook: 0 | 1): number => (side === 'dst' ? 2 : 0) + hook;
 
+/**
+ * A host's pinned tuple key (struct pf_pin): the one key of a pinnable shape
+ * (a full-length prefix on one side, none on the other) at this host, for
+ * one hook, so the kernel compares instead of probing the tuple map.
+ */
+export interface HostPin {
+  /** Bytes 0-3 of struct pf_pin, little-endian: shape index + 1, side (0 src, 1 dst), protocol, 0. */
+  readonly head: number;
+  /** Source port << 16 | destination port, masked as the shape masks them. */
+  readonly ports: number;
+  /** The key's best rank. */
+  readonly rank: number;
+}
+
 export interface LpmEntry {
   readonly kind: 'lpm';
   readonly family: Family;
@@ -17,6 +31,8 @@ export interface LpmEntry {
   readonly ranks?: readonly [number, number, number, number];
   /** Per [side][hook]: bit i = tuple shape i has a key whose prefix on that side contains the entry. */
   readonly shapes?: readonly [number, number, number, number];
+  /** Host entries only, per hook: the pinned tuple key, or null. */
+  readonly pins?: readonly [HostPin | null, HostPin | null];
 }
 
 export interface TupleEntry {

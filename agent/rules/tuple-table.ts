@@ -59,8 +59,8 @@ export class TupleTable {
     return i === EMPTY ? RANK_NONE : this.bestAt(i);
   }
 
-  /** Adds a rule's rank to `key`. */
-  add(rank: number): void {
+  /** Adds a rule's rank to `key`; true when the key is new. */
+  add(rank: number): boolean {
     const hash = this.#hashKey();
     const b = this.#bucket(hash);
     let i = this.#buckets[b]!;
@@ -76,7 +76,9 @@ export class TupleTable {
       this.#buckets[b] = i;
       if (this.#size * 2 > this.#buckets.length) this.#rehash();
     }
+    const created = this.#ranks[i] === EMPTY;
     this.#ranks[i] = this.#lists.push(this.#ranks[i]!, ANY, rank);
+    return created;
   }
 
   /** Removes a rule's rank from `key`; the key goes with its last rank. */

@@ -28,6 +28,30 @@ pub struct LpmVal {
     pub shapes: [[u32; 2]; 2],
 }
 
+/// A host's pinned tuple key (pf_abi.h struct pf_pin); all zero: no pin.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pin {
+    /// Shape index + 1; 0: no pin.
+    pub shape1: u8,
+    pub side: u8,
+    pub proto: u8,
+    pub pad: u8,
+    /// Network order, as in the tuple key.
+    pub sport: u16,
+    pub dport: u16,
+    pub v: Verdict,
+}
+
+/// Host map value (pf_abi.h struct pf_host_val).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostVal {
+    pub lpm: LpmVal,
+    /// [hook]
+    pub pin: [Pin; 2],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShapeSet {
@@ -77,6 +101,8 @@ pub struct Counter {
 // could leak into (every byte is a named field), as aya::Pod requires.
 unsafe impl Pod for Verdict {}
 unsafe impl Pod for LpmVal {}
+unsafe impl Pod for Pin {}
+unsafe impl Pod for HostVal {}
 unsafe impl Pod for ShapeSet {}
 unsafe impl Pod for Tup4Key {}
 unsafe impl Pod for Tup6Key {}
@@ -85,6 +111,8 @@ unsafe impl Pod for Counter {}
 
 const _: () = assert!(size_of::<Verdict>() == 12);
 const _: () = assert!(size_of::<LpmVal>() == 64);
+const _: () = assert!(size_of::<Pin>() == 20);
+const _: () = assert!(size_of::<HostVal>() == 104);
 const _: () = assert!(size_of::<ShapeSet>() == 16);
 const _: () = assert!(size_of::<Tup4Key>() == 16);
 const _: () = assert!(size_of::<Tup6Key>() == 40);
@@ -102,5 +130,5 @@ pub mod names {
     pub const MGMT4: &str = "pf_m4";
     pub const MGMT6: &str = "pf_m6";
     pub const MGMT_PORT: &str = "pf_mport";
-    // Rule maps (pf_l4, pf_l6, pf_t4, pf_t6, pf_h4, pf_h6): native/src/kernel.rs KINDS.
+    // Rule maps (pf_l4, pf_l6, pf_t4, pf_t6, pf_host4, pf_host6): native/src/kernel.rs KINDS.
 }

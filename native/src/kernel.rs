@@ -28,7 +28,7 @@ use aya::{
 use thiserror::Error;
 
 use crate::{
-    abi::{self, Counter, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
+    abi::{self, Counter, HostVal, LpmVal, MAX_ENTRIES, MAX_SHAPES, MAX_SLOTS, ShapeSet, Verdict, names},
     filter, objects,
     records::{self, Record, RecordError},
     sys,
@@ -135,8 +135,8 @@ const KINDS: [Kind; 6] = [
     Kind { outer: "pf_l6", map_type: MAP_LPM, key_size: 20, value_size: size_of::<LpmVal>() },
     Kind { outer: "pf_t4", map_type: MAP_HASH, key_size: 16, value_size: size_of::<Verdict>() },
     Kind { outer: "pf_t6", map_type: MAP_HASH, key_size: 40, value_size: size_of::<Verdict>() },
-    Kind { outer: "pf_h4", map_type: MAP_HASH, key_size: 4, value_size: size_of::<LpmVal>() },
-    Kind { outer: "pf_h6", map_type: MAP_HASH, key_size: 16, value_size: size_of::<LpmVal>() },
+    Kind { outer: "pf_host4", map_type: MAP_HASH, key_size: 4, value_size: size_of::<HostVal>() },
+    Kind { outer: "pf_host6", map_type: MAP_HASH, key_size: 16, value_size: size_of::<HostVal>() },
 ];
 
 const fn lpm_kind(v6: bool) -> usize {
@@ -173,7 +173,7 @@ fn put_verdict(out: &mut Vec<u8>, v: &Verdict) {
 /// the map kind; None for shape records (they go to arrays).
 fn entry_bytes(r: &Record, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Option<(usize, bool)> {
     match r {
-        Record::Lpm { v6, prefix_len, addr, value: v } => {
+        Record::Lpm { v6, prefix_len, addr, value: v, pins } => {
             let host = host_of(r).is_some();
             if !host {
                 key.extend_from_slice(&prefix_len.to_ne_bytes());
@@ -188,6 +188,14 @@ fn entry_bytes(r: &Record, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Option<(us
                 for side in &v.shapes {
                     for bits in side {
                         value.extend_from_slice(&bits.to_ne_bytes());
+                    }
+                }
+                if host {
+                    for p in pins {
+                        value.extend_from_slice(&[p.shape1, p.side, p.proto, 0]);
+                        value.extend_from_slice(&p.sport.to_ne_bytes());
+                        value.extend_from_slice(&p.dport.to_ne_bytes());
+                        put_verdict(value, &p.v);
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! them): fixed 96-byte records, little-endian header, keys as the kernel wants them.
 use thiserror::Error;
 
-use crate::abi::{LpmVal, Shape, ShapeSet, Verdict};
+use crate::abi::{LpmVal, Pin, Shape, ShapeSet, Verdict};
 
 pub const RECORD_LEN: usize = 96;
 
@@ -17,7 +17,8 @@ pub enum RecordError {
 /// One decoded record.
 #[derive(Debug)]
 pub enum Record {
-    Lpm { v6: bool, prefix_len: u32, addr: [u8; 16], value: Option<LpmVal> },
+    /// `pins` [hook] come from a pins record right after it (host entries only).
+    Lpm { v6: bool, prefix_len: u32, addr: [u8; 16], value: Option<LpmVal>, pins: [Pin; 2] },
     Tuple { v6: bool, key: [u8; 40], value: Option<Verdict> },
     /// `index` within one generation: (hook * 2 + fam) * MAX_SHAPES + i.
     Shape { index: u32, shape: Shape },
@@ -29,6 +30,8 @@ const KIND_LPM: u8 = 1;
 const KIND_TUPLE: u8 = 2;
 const KIND_SHAPE: u8 = 3;
 const KIND_SHAPE_COUNT: u8 = 4;
+/// The pins of the host LPM record just before it (same family and address).
+const KIND_PINS: u8 = 5;
 const OP_UPSERT: u8 = 1;
 const OP_DELETE: u8 = 2;
 
@@ -43,14 +46,27 @@ fn verdict(b: &[u8]) -> Verdict {
     Verdict { rank: u32_le(b, 0), slot: u32_le(b, 4), action: b[8], drop: b[9], flags: b[10], pad: 0 }
 }
 
+/// A pin as struct pf_pin lays it out; its ports stay in network order.
+fn pin(b: &[u8]) -> Pin {
+    Pin {
+        shape1: b[0],
+        side: b[1],
+        proto: b[2],
+        pad: 0,
+        sport: u16::from_ne_bytes([b[4], b[5]]),
+        dport: u16::from_ne_bytes([b[6], b[7]]),
+        v: verdict(&b[8..20]),
+    }
+}
+
 /// Decodes a whole buffer; nothing is applied when any record is malformed.
 pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
     if buf.len() % RECORD_LEN != 0 {
         return Err(RecordError::Length(buf.len()));
     }
-    buf.chunks_exact(RECORD_LEN)
-        .enumerate()
-        .map(|(index, r)| {
+    let mut out: Vec<Record> = Vec::with_capacity(buf.len() / RECORD_LEN);
+    for (index, r) in buf.chunks_exact(RECORD_LEN).enumerate() {
+        let record = {
             let bad = |problem: &str| RecordError::Bad { index, problem: problem.into() };
             let (kind, op, fam, hook) = (r[0], r[1], r[2], r[3]);
             if fam > 1 {
@@ -65,6 +81,21 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
             let n = u32_le(r, 4);
             let key = &r[8..48];
             let val = &r[48..96];
+            if kind == KIND_PINS {
+                let pins = [pin(&val[0..20]), pin(&val[20..40])];
+                if pins.iter().any(|p| p.shape1 > crate::abi::MAX_SHAPES as u8 || p.side > 1) {
+                    return Err(bad("pin shape or side out of range"));
+                }
+                match out.last_mut() {
+                    Some(Record::Lpm { v6: host_v6, prefix_len, addr, value: Some(_), pins: slot })
+                        if *host_v6 == v6 && *prefix_len == if v6 { 128 } else { 32 } && addr[..] == key[..16] =>
+                    {
+                        *slot = pins
+                    }
+                    _ => return Err(bad("a pins record must follow the LPM record of its host")),
+                }
+                continue;
+            }
             match kind {
                 KIND_LPM => {
                     if n > if v6 { 128 } else { 32 } {
@@ -78,7 +109,7 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
                         v: [[verdict(&val[0..12]), verdict(&val[12..24])], [verdict(&val[24..36]), verdict(&val[36..48])]],
                         shapes: [[u32_le(key, 16), u32_le(key, 20)], [u32_le(key, 24), u32_le(key, 28)]],
                     });
-                    Ok(Record::Lpm { v6, prefix_len: n, addr, value })
+                    Ok(Record::Lpm { v6, prefix_len: n, addr, value, pins: [Pin::default(); 2] })
                 }
                 KIND_TUPLE => {
                     let mut k = [0u8; 40];
@@ -110,6 +141,8 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
                 }
                 _ => Err(bad("unknown record kind")),
             }
-        })
-        .collect()
+        }?;
+        out.push(record);
+    }
+    Ok(out)
 }

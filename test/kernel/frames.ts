@@ -2,7 +2,7 @@
  * Crafted Ethernet frames for BPF_PROG_TEST_RUN, and random rules/packets for
  * the differential test. Documentation addresses only (DESIGN.md section 7).
  */
-import type { Family, PacketHeader, Prefix, Rule } from '../../agent/rules/model.js';
+import type { Family, PacketHeader, PortRange, Prefix, Rule } from '../../agent/rules/model.js';
 
 export interface FrameOptions {
   /** 802.1Q tags to put before the IP header. */
@@ -122,6 +122,18 @@ export function randomRule(rnd: () => number, number: number): Rule {
   if (kind < 0.4) {
     const side = pick(rnd, ['either', 'src', 'dst'] as const);
     match[side] = randomPrefix(rnd, family);
+  } else if (kind < 0.55) {
+    // A host and a port, the commonest connection rule: the kernel pins such a
+    // key to its host's entry (pf_abi.h struct pf_pin) while it is the host's only one.
+    // Few hosts, so one often gets several keys (and loses its pin) and keys come and go.
+    const side = pick(rnd, ['src', 'dst'] as const);
+    const address = randomAddress(rnd, family);
+    address[address.length - 1] = pick(rnd, [3, 7, 64]);
+    if (family === 4) address.set([198, 51, 100]);
+    else address[5] = 0;
+    match[side] = { family, address, length: family === 4 ? 32 : 128 };
+    match.protocol = pick(rnd, [6, 17]);
+    match.dstPorts = pick(rnd, PORT_RANGES.slice(0, 2));
   } else {
     if (rnd() < 0.4) match.either = randomPrefix(rnd, family, true);
     if (rnd() < 0.4) match.src = randomPrefix(rnd, family, true);
@@ -162,6 +174,34 @@ export function randomPacket(rnd: () => number): { packet: PacketHeader; options
     ...(ports ? { srcPort: pick(rnd, PORTS), dstPort: pick(rnd, PORTS) } : {}),
   };
   return { packet, options };
+}
+
+/**
+ * A packet aimed at one rule: its addresses (an `either` prefix on a random
+ * side), protocol and ports where it names them, random elsewhere. Random
+ * packets rarely land on a /32 with the right port; these test the exact keys.
+ */
+export function packetNear(rnd: () => number, rule: Rule): { packet: PacketHeader; options: FrameOptions } {
+  const { packet: base } = randomPacket(rnd);
+  const m = rule.match;
+  const family = m.family;
+  const eitherSide = rnd() < 0.5 ? 'src' : 'dst';
+  // A prefix shorter than the documentation networks could name other addresses: random ones then.
+  const address = (side: 'src' | 'dst'): Uint8Array => {
+    const p = m[side] ?? (eitherSide === side ? m.either : undefined);
+    return p && p.length >= (family === 4 ? 24 : 32) ? p.address : randomAddress(rnd, family);
+  };
+  const protocol = m.protocol ?? (base.family === family ? base.protocol : pick(rnd, [6, 17]));
+  const ports = PORT_PROTOCOLS.has(protocol);
+  const port = (range: PortRange | undefined): number => (range ? range.low + Math.floor(rnd() * (range.high - range.low + 1)) : pick(rnd, PORTS));
+  const packet: PacketHeader = {
+    family,
+    src: address('src'),
+    dst: address('dst'),
+    protocol,
+    ...(ports ? { srcPort: port(m.srcPorts), dstPort: port(m.dstPorts) } : {}),
+  };
+  return { packet, options: {} };
 }
 
 /** XDP_DROP (1) and TC_ACT_SHOT (2) mean deny; anything else passes. */

@@ -121,3 +121,48 @@ t.test('the fast generation encoding equals encoding every entry object', async 
   }
   t.pass('40 random rule sets encode identically');
 });
+
+t.test('a host + port key is pinned to its host entry while it is the host only key of the hook', async (t) => {
+  const host = p4([198, 51, 100, 77], 32);
+  const web = rule(1, { family: 4, dst: host, protocol: 6, dstPorts: { low: 8443, high: 8443 } });
+  const set = RuleSet.compile([web]);
+  const hostEntry = (entries: readonly { kind: string }[]): LpmEntry | undefined =>
+    entries.filter((e): e is LpmEntry => e.kind === 'lpm').findLast((e) => e.length === 32 && e.address[3] === 77);
+  const pin = hostEntry(set.entries())!.pins![0]!;
+  t.same(pin, { head: 1 | (1 << 8) | (6 << 16), ports: 8443, rank: RANK_STEP }, 'shape 0 + 1, destination side, tcp; port 8443; rule 1');
+  t.equal(hostEntry(set.entries())!.pins![1], null, 'no egress pin: the rule is ingress only');
+
+  const dns = rule(2, { family: 4, dst: host, protocol: 17, dstPorts: { low: 53, high: 53 } });
+  let changes = set.insert(dns)!.entries;
+  t.equal(hostEntry(changes)?.pins?.[0], null, 'a second key at the host: the host entry is rewritten without a pin');
+
+  changes = set.remove(2);
+  t.same(hostEntry(changes)?.pins?.[0], pin, 'back to one key: the first key is pinned again');
+
+  set.insert(dns);
+  changes = set.remove(1);
+  t.equal(hostEntry(set.entries())!.pins![0], null, 'the pinned key went: no pin, although one key is left (its tuple probe answers)');
+  t.ok(
+    changes.some((e) => e.kind === 'tuple' && e.rank === undefined),
+    'and the key itself is deleted',
+  );
+
+  const shadow = rule(3, { family: 4, dst: host, protocol: 17, dstPorts: { low: 53, high: 53 } }, { action: 'allow' });
+  const fresh = RuleSet.compile([dns]);
+  const better = fresh.insert(shadow, 2)!.entries;
+  t.equal(hostEntry(better)?.pins?.[0]?.rank, fresh.byNumber.get(3)!.rank, 'a better rule on the pinned key rewrites the pin with its rank');
+
+  const either = RuleSet.compile([rule(1, { family: 4, either: host, protocol: 6, dstPorts: { low: 22, high: 22 } }, { direction: 'both' })]);
+  const pins = hostEntry(either.entries())!.pins!;
+  t.ok(pins[0] === null && pins[1] === null, 'either: two keys at the host (source and destination side), so no pin');
+});
+
+t.test('a pin names no rank a removal takes away', async (t) => {
+  const host = p4([192, 0, 2, 9], 32);
+  const set = RuleSet.compile([rule(1, { family: 4, src: host, protocol: 6, dstPorts: { low: 22, high: 22 } }, { direction: 'both' })]);
+  const removed = set.byNumber.get(1)!.rank;
+  const changes = set.remove(1);
+  const named = changes.flatMap((e) => (e.kind === 'lpm' ? (e.pins ?? []) : [])).filter((p) => p?.rank === removed);
+  t.same(named, [], 'pins of both hooks leave with the rule');
+  t.doesNotThrow(() => encodeRecords(changes, set), 'the changes encode after the rule is gone');
+});

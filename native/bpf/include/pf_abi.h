@@ -95,6 +95,29 @@ struct pf_host6_key {
 	__u8 addr[16];
 };
 
+/* A host's pinned tuple key. When exactly one tuple key of a hook has this
+ * host as its full-length address on one side and no prefix on the other (a
+ * host + port rule, the commonest connection rule), that key's masked
+ * protocol and ports and its verdict ride in the host's value: the program
+ * compares them instead of probing pf_t4/pf_t6, so such a hit costs one hash
+ * lookup, not two. The key stays in the tuple map too; a pin is a copy that
+ * user space rewrites with the key. 20 bytes; all zero: no pin. */
+struct pf_pin {
+	__u8 shape1; /* shape index + 1; 0: no pin */
+	__u8 side;   /* PF_SIDE_* on which the key holds this host */
+	__u8 proto;  /* the key's fields, masked as the shape masks them */
+	__u8 pad;
+	__be16 sport;
+	__be16 dport;
+	struct pf_verdict v;
+};
+
+/* Host map value (pf_host4, pf_host6): the LPM value and a pin per hook. 104 bytes. */
+struct pf_host_val {
+	struct pf_lpm_val lpm;
+	struct pf_pin pin[2]; /* [hook] */
+};
+
 /* Address filters (pf_filter): one bit per 16-bit fold of an address, per
  * generation, family and kind, so an address whose bit is clear skips a lookup
  * that cannot find anything:

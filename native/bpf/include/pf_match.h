@@ -55,9 +55,9 @@ struct {
 PF_GENERATIONS(pf_l4, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm4_key, struct pf_lpm_val);
 PF_GENERATIONS(pf_l6, BPF_MAP_TYPE_LPM_TRIE, struct pf_lpm6_key, struct pf_lpm_val);
 
-/* Host entries per family (same two-slot scheme); pf_abi.h. */
-PF_GENERATIONS(pf_h4, BPF_MAP_TYPE_HASH, struct pf_host4_key, struct pf_lpm_val);
-PF_GENERATIONS(pf_h6, BPF_MAP_TYPE_HASH, struct pf_host6_key, struct pf_lpm_val);
+/* Host entries per family (same two-slot scheme), with their pins; pf_abi.h. */
+PF_GENERATIONS(pf_host4, BPF_MAP_TYPE_HASH, struct pf_host4_key, struct pf_host_val);
+PF_GENERATIONS(pf_host6, BPF_MAP_TYPE_HASH, struct pf_host6_key, struct pf_host_val);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -301,18 +301,47 @@ static __always_inline int pf_maybe(const __u32 *addr, __u32 gen, __u32 fam, __u
 	return word && (*word >> (fold % 32)) & 1;
 }
 
-/* The LPM value of one address: its host entry if there is one (a full-length
- * prefix is the longest match), else the trie's longest prefix. fam is a
- * constant at every call, so only one key type is built. */
-static __always_inline struct pf_lpm_val *pf_addr(void *hosts, void *trie, const __u32 *addr, __u32 gen, __u32 fam,
-						  int valid)
-{
-	struct pf_lpm_val *v = 0;
+/* Scratch for the tuple search: the parsed packet in, the best verdict in and
+ * out. Per CPU and per hook (key = hook), so an egress run on a CPU never shares
+ * a slot with an ingress run there. */
+struct pf_scratch {
+	struct pf_pkt pkt;
+	struct pf_verdict best;
+	__u32 src_shapes; /* shapes the source address can match (LPM value) */
+	__u32 dst_shapes;
+	__u32 cand;       /* shapes to probe */
+	/* [side]: the pin of that address's host entry when it holds the host on that side */
+	struct pf_pin pin[2];
+};
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct pf_scratch);
+} pf_scratch SEC(".maps");
+
+/* The LPM value of one address on one side: its host entry if there is one (a
+ * full-length prefix is the longest match), else the trie's longest prefix.
+ * A host entry's pin for this hook is copied to *pin when it holds the host
+ * on this side; *pin is cleared otherwise. fam and side are constants at
+ * every call, so only one key type is built. */
+static __always_inline struct pf_lpm_val *pf_addr(void *hosts, void *trie, const __u32 *addr, __u32 gen, __u32 fam,
+						  __u32 hook, __u32 side, int valid, struct pf_pin *pin)
+{
+	struct pf_host_val *h = 0;
+
+	pin->shape1 = 0;
 	if (hosts && pf_maybe(addr, gen, fam, PF_FILTER_HOST, valid))
-		v = bpf_map_lookup_elem(hosts, addr);
-	if (v || !trie || !pf_maybe(addr, gen, fam, PF_FILTER_TRIE, valid))
-		return v;
+		h = bpf_map_lookup_elem(hosts, addr);
+	if (h) {
+		struct pf_pin *hp = hook == PF_HOOK_INGRESS ? &h->pin[PF_HOOK_INGRESS] : &h->pin[PF_HOOK_EGRESS];
+		if (hp->shape1 && hp->side == side)
+			*pin = *hp;
+		return &h->lpm;
+	}
+	if (!trie || !pf_maybe(addr, gen, fam, PF_FILTER_TRIE, valid))
+		return 0;
 	if (fam == PF_FAM_V4) {
 		struct pf_lpm4_key k = {.prefixlen = 32};
 		__builtin_memcpy(k.addr, addr, 4);
@@ -323,60 +352,46 @@ static __always_inline struct pf_lpm_val *pf_addr(void *hosts, void *trie, const
 	return bpf_map_lookup_elem(trie, &k);
 }
 
-static __always_inline void pf_lpm_lookup(const struct pf_pkt *p, __u32 gen, __u32 hook,
-					  struct pf_verdict *best, __u32 *src_shapes, __u32 *dst_shapes)
+/* Both addresses' LPM values: address-only verdicts into s->best, shape bits
+ * and pins into s. */
+static __always_inline void pf_lpm_lookup(struct pf_scratch *s, __u32 gen, __u32 hook)
 {
-	struct pf_lpm_val *s, *d;
+	const struct pf_pkt *p = &s->pkt;
+	struct pf_verdict *best = &s->best;
+	struct pf_lpm_val *sv, *dv;
 	__u32 vidx = PF_FILTER_VALID(gen & 1);
 	__u32 *vword = bpf_map_lookup_elem(&pf_filter, &vidx);
 	int valid = vword && *vword;
 
 	if (p->fam == PF_FAM_V4) {
-		void *hosts = bpf_map_lookup_elem(&pf_h4, &gen);
+		void *hosts = bpf_map_lookup_elem(&pf_host4, &gen);
 		void *trie = bpf_map_lookup_elem(&pf_l4, &gen);
-		s = pf_addr(hosts, trie, p->src, gen, PF_FAM_V4, valid);
-		d = pf_addr(hosts, trie, p->dst, gen, PF_FAM_V4, valid);
+		sv = pf_addr(hosts, trie, p->src, gen, PF_FAM_V4, hook, PF_SIDE_SRC, valid, &s->pin[PF_SIDE_SRC]);
+		dv = pf_addr(hosts, trie, p->dst, gen, PF_FAM_V4, hook, PF_SIDE_DST, valid, &s->pin[PF_SIDE_DST]);
 	} else {
-		void *hosts = bpf_map_lookup_elem(&pf_h6, &gen);
+		void *hosts = bpf_map_lookup_elem(&pf_host6, &gen);
 		void *trie = bpf_map_lookup_elem(&pf_l6, &gen);
-		s = pf_addr(hosts, trie, p->src, gen, PF_FAM_V6, valid);
-		d = pf_addr(hosts, trie, p->dst, gen, PF_FAM_V6, valid);
+		sv = pf_addr(hosts, trie, p->src, gen, PF_FAM_V6, hook, PF_SIDE_SRC, valid, &s->pin[PF_SIDE_SRC]);
+		dv = pf_addr(hosts, trie, p->dst, gen, PF_FAM_V6, hook, PF_SIDE_DST, valid, &s->pin[PF_SIDE_DST]);
 	}
 	/* hook is 0 or 1; the explicit branches keep the verifier's bounds simple. */
 	if (hook == PF_HOOK_INGRESS) {
-		pf_take(best, s ? &s->v[PF_SIDE_SRC][PF_HOOK_INGRESS] : 0);
-		pf_take(best, d ? &d->v[PF_SIDE_DST][PF_HOOK_INGRESS] : 0);
-		*src_shapes = s ? s->shapes[PF_SIDE_SRC][PF_HOOK_INGRESS] : 0;
-		*dst_shapes = d ? d->shapes[PF_SIDE_DST][PF_HOOK_INGRESS] : 0;
+		pf_take(best, sv ? &sv->v[PF_SIDE_SRC][PF_HOOK_INGRESS] : 0);
+		pf_take(best, dv ? &dv->v[PF_SIDE_DST][PF_HOOK_INGRESS] : 0);
+		s->src_shapes = sv ? sv->shapes[PF_SIDE_SRC][PF_HOOK_INGRESS] : 0;
+		s->dst_shapes = dv ? dv->shapes[PF_SIDE_DST][PF_HOOK_INGRESS] : 0;
 	} else {
-		pf_take(best, s ? &s->v[PF_SIDE_SRC][PF_HOOK_EGRESS] : 0);
-		pf_take(best, d ? &d->v[PF_SIDE_DST][PF_HOOK_EGRESS] : 0);
-		*src_shapes = s ? s->shapes[PF_SIDE_SRC][PF_HOOK_EGRESS] : 0;
-		*dst_shapes = d ? d->shapes[PF_SIDE_DST][PF_HOOK_EGRESS] : 0;
+		pf_take(best, sv ? &sv->v[PF_SIDE_SRC][PF_HOOK_EGRESS] : 0);
+		pf_take(best, dv ? &dv->v[PF_SIDE_DST][PF_HOOK_EGRESS] : 0);
+		s->src_shapes = sv ? sv->shapes[PF_SIDE_SRC][PF_HOOK_EGRESS] : 0;
+		s->dst_shapes = dv ? dv->shapes[PF_SIDE_DST][PF_HOOK_EGRESS] : 0;
 	}
 }
 
-/* Scratch for the tuple search: the parsed packet in, the best verdict in and
- * out. Per CPU and per hook (key = hook), so an egress run on a CPU never shares
- * a slot with an ingress run there. */
-struct pf_scratch {
-	struct pf_pkt pkt;
-	struct pf_verdict best;
-	__u32 src_shapes; /* shapes the source address can match (LPM value) */
-	__u32 dst_shapes;
-	__u32 cand;       /* shapes to probe */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct pf_scratch);
-} pf_scratch SEC(".maps");
-
 /* One tuple probe: shape i of the packet's (generation, hook, family) set,
  * skipped when its best rank cannot beat what is already found or it needs
- * ports the packet lacks. */
+ * ports the packet lacks, answered from a pin (pf_abi.h) when an address's
+ * host entry has one for the shape. */
 #define PF_PROBE(KEYTYPE, WORDS, tmap, i)                                                     \
 	do {                                                                                  \
 		__u32 idx = base + (i);                                                       \
@@ -390,6 +405,15 @@ struct {
 			.sport = p->sport & sh->sport_mask,                                   \
 			.dport = p->dport & sh->dport_mask,                                   \
 		};                                                                            \
+		struct pf_pin *pin = s->pin[PF_SIDE_DST].shape1 == (i) + 1   ? &s->pin[PF_SIDE_DST] \
+				     : s->pin[PF_SIDE_SRC].shape1 == (i) + 1 ? &s->pin[PF_SIDE_SRC] \
+									     : 0;                   \
+		if (pin) {                                                                    \
+			/* The shape's only key at this host: compare, no probe. */           \
+			if (pin->proto == k.proto && pin->sport == k.sport && pin->dport == k.dport) \
+				pf_take(best, &pin->v);                                       \
+			break;                                                                \
+		}                                                                             \
 		_Pragma("unroll") for (int w = 0; w < WORDS; w++) {                           \
 			k.src[w] = p->src[w] & sh->src_mask[w];                               \
 			k.dst[w] = p->dst[w] & sh->dst_mask[w];                               \
@@ -507,7 +531,7 @@ static __always_inline int pf_decide(void *data, void *end, __u32 hook, __u64 le
 	} else {
 		__u32 *g = bpf_map_lookup_elem(&pf_gen, &zero);
 		__u32 gen = g && *g ? 1 : 0;
-		pf_lpm_lookup(p, gen, hook, best, &s->src_shapes, &s->dst_shapes);
+		pf_lpm_lookup(s, gen, hook);
 		__u32 set = PF_SHAPE_SET(gen, hook & 1, p->fam & 1);
 		struct pf_shape_set *ss = bpf_map_lookup_elem(&pf_sset, &set);
 		s->cand = ss ? (s->src_shapes | ss->wild_src) & (s->dst_shapes | ss->wild_dst) : 0;
