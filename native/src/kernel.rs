@@ -487,10 +487,25 @@ impl Kernel {
                 None => shape_recs.push(r),
             }
         }
-        for (i, kind) in KINDS.iter().enumerate() {
-            sys::update_all(fresh[i].fd().as_fd(), &keys[i], kind.key_size, &values[i], kind.value_size)
-                .map_err(|e| map_err(kind.outer, "update")(MapError::IoError(e)))?;
-        }
+        // The six maps are independent: filled side by side, the kernel's
+        // inserts (most of a load) use every CPU instead of one.
+        std::thread::scope(|scope| {
+            let fills: Vec<_> = KINDS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !keys[*i].is_empty())
+                .map(|(i, kind)| {
+                    let (fd, keys, values) = (fresh[i].fd().as_fd(), &keys[i], &values[i]);
+                    (kind, scope.spawn(move || sys::update_all(fd, keys, kind.key_size, values, kind.value_size)))
+                })
+                .collect();
+            // Every thread is joined before an error is returned.
+            let done: Vec<_> = fills.into_iter().map(|(kind, f)| (kind, f.join())).collect();
+            done.into_iter().try_for_each(|(kind, r)| {
+                let r = r.unwrap_or_else(|_| Err(io::Error::other("the fill thread panicked")));
+                r.map_err(|e| map_err(kind.outer, "update")(MapError::IoError(e)))
+            })
+        })?;
         let (indexes, words) = filters.entries(next);
         sys::update_all(self.filters_raw.fd().as_fd(), &indexes, 4, &words, 4)
             .map_err(|e| map_err(names::FILTER, "update")(MapError::IoError(e)))?;

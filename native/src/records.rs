@@ -146,3 +146,52 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Record>, RecordError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upsert record of `kind` for family `fam` with `n` at 4 and `addr` at 8.
+    fn record(kind: u8, fam: u8, n: u32, addr: &[u8]) -> [u8; RECORD_LEN] {
+        let mut r = [0u8; RECORD_LEN];
+        r[..3].copy_from_slice(&[kind, OP_UPSERT, fam]);
+        r[4..8].copy_from_slice(&n.to_le_bytes());
+        r[8..8 + addr.len()].copy_from_slice(addr);
+        r
+    }
+
+    /// A pins record for the IPv4 host `addr` with an ingress pin of shape 2,
+    /// destination side, TCP, port 8443, rank 4096, slot 7, deny.
+    fn pins(addr: &[u8]) -> [u8; RECORD_LEN] {
+        let mut r = record(KIND_PINS, 0, 32, addr);
+        r[48..56].copy_from_slice(&[3, 1, 6, 0, 0, 0, 0x20, 0xfb]);
+        r[56..60].copy_from_slice(&4096u32.to_le_bytes());
+        r[60..64].copy_from_slice(&7u32.to_le_bytes());
+        r[64] = 1;
+        r
+    }
+
+    #[test]
+    fn a_pins_record_joins_the_host_record_before_it() {
+        let host = [198, 51, 100, 77];
+        let buf = [record(KIND_LPM, 0, 32, &host), pins(&host)].concat();
+        let recs = decode(&buf).unwrap();
+        assert_eq!(recs.len(), 1);
+        let Record::Lpm { pins, .. } = &recs[0] else { panic!("not an LPM record") };
+        assert_eq!((pins[0].shape1, pins[0].side, pins[0].proto), (3, 1, 6));
+        assert_eq!(pins[0].dport.to_ne_bytes(), [0x20, 0xfb], "ports stay in network order");
+        assert_eq!((pins[0].v.rank, pins[0].v.slot, pins[0].v.action), (4096, 7, 1));
+        assert_eq!(pins[1].shape1, 0, "no egress pin");
+    }
+
+    #[test]
+    fn a_pins_record_anywhere_else_is_refused() {
+        let host = [198, 51, 100, 77];
+        let other = [198, 51, 100, 78];
+        let refused = |buf: Vec<u8>| matches!(decode(&buf), Err(RecordError::Bad { .. }));
+        assert!(refused(pins(&host).to_vec()), "first record");
+        assert!(refused([record(KIND_LPM, 0, 32, &other), pins(&host)].concat()), "another host");
+        assert!(refused([record(KIND_LPM, 0, 24, &host), pins(&host)].concat()), "not a host");
+        assert!(refused([record(KIND_TUPLE, 0, 0, &host), pins(&host)].concat()), "after a tuple key");
+    }
+}
