@@ -157,6 +157,38 @@ fn host_of(r: &Record) -> Option<(bool, &[u8; 16])> {
     }
 }
 
+/// Agents before pins kept host entries in `pf_h4`/`pf_h6`, with `pf_lpm_val`
+/// values. Taking over from one, the new program reads `pf_host4`/`pf_host6`
+/// the moment it is swapped into the links, before the agent's first replace:
+/// each generation's hosts are copied over (no pins) so they stay enforced,
+/// then the old pins go.
+fn carry_legacy_hosts(dir: &Path, gens: &[Vec<MapData>; 2]) -> Result<(), KernelError> {
+    for (legacy, v6) in [("pf_h4", false), ("pf_h6", true)] {
+        let path = dir.join(legacy);
+        if !path.exists() {
+            continue;
+        }
+        let err = |op| map_err(legacy, op);
+        let outer = Map::from_map_data(MapData::from_pin(&path).map_err(err("open pin"))?).map_err(err("open"))?;
+        let outer: ArrayOfMaps<MapData, MapData> = ArrayOfMaps::try_from(outer).map_err(err("open"))?;
+        let kind = &KINDS[host_kind(v6)];
+        for (g, inner) in gens.iter().enumerate() {
+            let Ok(old) = outer.get(&(g as u32), 0) else { continue };
+            let (keys, lpm_values) = sys::read_all(old.fd().as_fd(), kind.key_size, size_of::<LpmVal>(), MAX_ENTRIES)
+                .map_err(|e| err("read")(MapError::IoError(e)))?;
+            let mut values = Vec::with_capacity(keys.len() / kind.key_size * kind.value_size);
+            for v in lpm_values.chunks_exact(size_of::<LpmVal>()) {
+                values.extend_from_slice(v);
+                values.resize(values.len() + kind.value_size - v.len(), 0);
+            }
+            sys::update_all(inner[host_kind(v6)].fd().as_fd(), &keys, kind.key_size, &values, kind.value_size)
+                .map_err(|e| map_err(kind.outer, "carry over")(MapError::IoError(e)))?;
+        }
+        fs::remove_file(&path).map_err(|e| err("unpin")(MapError::IoError(e)))?;
+    }
+    Ok(())
+}
+
 /// A fresh, empty inner map of a kind.
 fn create_inner(kind: &Kind) -> Result<MapData, KernelError> {
     let def = aya_obj::Map::new_from_params(kind.map_type, kind.key_size as u32, kind.value_size as u32, MAX_ENTRIES, NO_PREALLOC);
@@ -343,6 +375,7 @@ impl Kernel {
             }
             outer.push(o);
         }
+        carry_legacy_hosts(dir, &gens)?;
         // Filters this process has not written are not trusted (pf_abi.h
         // PF_FILTER_VALID): the pins may hold generations an older agent built.
         let mut filters: Array<MapData, u32> = take(&mut xdp, names::FILTER)?;

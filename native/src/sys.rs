@@ -1,12 +1,15 @@
 //! The few bpf(2) map commands aya 0.14 does not expose on raw bytes:
-//! element update/delete with keys and values as the ABI lays them out, and
-//! BPF_MAP_UPDATE_BATCH (kernel 5.6+; one syscall for thousands of entries).
+//! element update/delete with keys and values as the ABI lays them out,
+//! BPF_MAP_UPDATE_BATCH (kernel 5.6+; one syscall for thousands of entries),
+//! and reading a whole map back.
 use std::{
     io,
     os::fd::{AsRawFd, BorrowedFd},
 };
 
 // include/uapi/linux/bpf.h enum bpf_cmd.
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
@@ -92,4 +95,40 @@ pub fn update_all(fd: BorrowedFd<'_>, keys: &[u8], key_size: usize, values: &[u8
         update(fd, &keys[i * key_size..(i + 1) * key_size], &values[i * value_size..(i + 1) * value_size])?;
     }
     Ok(())
+}
+
+/// Every entry of a map (at most `max_entries`), keys and values each in one
+/// buffer as the ABI lays them out. For maps no one writes meanwhile (an
+/// entry deleted during the walk is skipped).
+pub fn read_all(fd: BorrowedFd<'_>, key_size: usize, value_size: usize, max_entries: u32) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let (mut keys, mut values) = (Vec::new(), Vec::new());
+    let (mut key, mut value) = (vec![0u8; key_size], vec![0u8; value_size]);
+    let mut next = vec![0u8; key_size];
+    for i in 0..max_entries {
+        // GET_NEXT_KEY: `value` is the next_key pointer; no key gives the first.
+        let mut a = ElemAttr {
+            map_fd: fd.as_raw_fd() as u32,
+            key: if i == 0 { 0 } else { key.as_ptr() as u64 },
+            value: next.as_mut_ptr() as u64,
+            ..ElemAttr::default()
+        };
+        match bpf(BPF_MAP_GET_NEXT_KEY, &mut a) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            other => other?,
+        }
+        key.copy_from_slice(&next);
+        let mut a = ElemAttr {
+            map_fd: fd.as_raw_fd() as u32,
+            key: key.as_ptr() as u64,
+            value: value.as_mut_ptr() as u64,
+            ..ElemAttr::default()
+        };
+        match bpf(BPF_MAP_LOOKUP_ELEM, &mut a) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            other => other?,
+        }
+        keys.extend_from_slice(&key);
+        values.extend_from_slice(&value);
+    }
+    Ok((keys, values))
 }
