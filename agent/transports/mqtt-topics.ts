@@ -56,13 +56,23 @@ export interface PublishProperties {
   userProperties?: Record<string, string | string[]>;
 }
 
-/** Properties of an OpenC2 PUBLISH (spec 3.2): format indicator 1 for UTF-8 JSON, 0 for CBOR. */
+function frozenProperties(msgType: MessageType, encoding: Encoding): PublishProperties {
+  return Object.freeze({ payloadFormatIndicator: encoding === 'json', contentType: CONTENT_TYPE, userProperties: Object.freeze({ msgType, encoding }) });
+}
+
+/** Built once and frozen: MQTT.js only reads them (it copies them before adding a topic alias). */
+const PUBLISH_PROPERTIES: Readonly<Record<MessageType, Readonly<Record<Encoding, PublishProperties>>>> = {
+  req: { json: frozenProperties('req', 'json'), cbor: frozenProperties('req', 'cbor') },
+  rsp: { json: frozenProperties('rsp', 'json'), cbor: frozenProperties('rsp', 'cbor') },
+  ntf: { json: frozenProperties('ntf', 'json'), cbor: frozenProperties('ntf', 'cbor') },
+};
+
+/**
+ * Properties of an OpenC2 PUBLISH (spec 3.2): format indicator 1 for UTF-8 JSON, 0 for CBOR.
+ * The object is shared and frozen (one per pair, not one per response); spread it to change a field.
+ */
 export function publishProperties(msgType: MessageType, encoding: Encoding): PublishProperties {
-  return {
-    payloadFormatIndicator: encoding === 'json',
-    contentType: CONTENT_TYPE,
-    userProperties: { msgType, encoding },
-  };
+  return PUBLISH_PROPERTIES[msgType][encoding];
 }
 
 /** What the PUBLISH properties of a received frame say, and what is wrong with them. */
