@@ -86,14 +86,14 @@ interface TakenCommand {
  */
 const ACK_LATER = new Error('acknowledged once handled');
 
-/** The PUBACK writer inside MQTT.js: it has no public manual acknowledgement, so this is the one private call. */
-type PacketWriter = { _sendPacket: (packet: { cmd: 'puback'; messageId: number; reasonCode: number }) => void };
-
-/** MQTT.js's packet writer, checked once so that an MQTT.js without it fails at start, not by never acknowledging. */
-function packetWriter(client: MqttClient): PacketWriter {
-  const writer = client as unknown as Partial<PacketWriter>;
-  if (typeof writer._sendPacket !== 'function') throw new Error('this MQTT.js has no _sendPacket: commands could not be acknowledged');
-  return writer as PacketWriter;
+/**
+ * The PUBACK of a handled command: reason code 0 (Success) and no properties, which MQTT v5
+ * 3.4.2.1 lets a PUBACK omit (Remaining Length 2). MQTT.js has no public manual acknowledgement;
+ * these four bytes go on its stream after the response it wrote, in order, as one write instead
+ * without a trip through its packet writer.
+ */
+function puback(messageId: number): Buffer {
+  return Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]);
 }
 
 /** Room for topic and properties on top of the largest payload we accept. */
@@ -288,7 +288,6 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     if (taken.length === 0) drained?.();
   }
 
-  const writer = packetWriter(link.client);
   link.client.handleMessage = (packet, done) => {
     const client = link.client;
     const stream = client.stream;
@@ -302,7 +301,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
           ? () => {
               // A PUBACK belongs to the connection the command came on; after a reconnect the broker
               // sends the command again and the repeat is answered and acknowledged then.
-              if (client.connected && client.stream === stream) writer._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
+              if (client.connected && client.stream === stream) stream.write(puback(messageId));
             }
           : // QoS 2 completes with PUBREC/PUBCOMP bookkeeping inside MQTT.js: that one waits its turn.
             () => done(),
