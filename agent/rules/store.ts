@@ -127,7 +127,7 @@ export class RuleStore {
         // Numbers only grow and Rule-ID is capped at 32 bits (DESIGN.md section 5); past that only insert_rule works.
         if (number > MAX_RULE_NUMBER) throw new RuleError('numbers-exhausted', `no rule number left above ${MAX_RULE_NUMBER}: give one with insert_rule`);
       }
-      const rule = shapeRule({ ...fields, number });
+      const rule = shapeRule(fields, number);
       const record: RuleRecord = options.commandId === undefined ? { rule } : { rule, commandId: options.commandId };
       const now = this.#clock.now();
       if (inForce(rule, now)) await this.#enforce(rule);

@@ -224,8 +224,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     stats.commands++;
     let response: OpenC2Response | undefined;
     try {
-      const producer = signer ?? headers.from;
-      response = await handler!.handle(message.content, { transport: 'mqtt', ...(producer !== undefined ? { producer } : {}), ...(headers.request_id !== undefined ? { requestId: headers.request_id } : {}) });
+      response = await handler!.handle(message.content, { transport: 'mqtt', producer: signer ?? headers.from, requestId: headers.request_id });
     } catch (err) {
       logger.error('command failed', { err, request_id: headers.request_id });
       response = { status: 500, status_text: 'internal error' };

@@ -50,6 +50,15 @@ function join(path: string, key: string | number): string {
   return typeof key === 'number' ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`;
 }
 
+/** Field names of each Record, Map and Choice, found once: the validator checks every key of every command against them. */
+const fieldNames = new WeakMap<readonly Field[], ReadonlySet<string>>();
+
+function namesOf(fields: readonly Field[]): ReadonlySet<string> {
+  let names = fieldNames.get(fields);
+  if (!names) fieldNames.set(fields, (names = new Set(fields.map((f) => f[1]))));
+  return names;
+}
+
 /** Checks `value` against type `name` of `table`; throws a 400 CommandError naming the path. */
 export function validate(value: unknown, name: string, table: TypeTable, path: string): Value {
   const def = table[name];
@@ -59,9 +68,11 @@ export function validate(value: unknown, name: string, table: TypeTable, path: s
     case 'Map': {
       if (!isObject(value)) throw invalid(path, `expected an object (${name}), got ${describe(value)}`);
       const out: Record<string, unknown> = {};
+      const names = namesOf(def.fields);
       for (const key of Object.keys(value)) {
-        if (!def.fields.some((f) => f[1] === key)) throw invalid(join(path, key), `unknown field of ${name} (expected ${def.fields.map((f) => f[1]).join(', ')})`);
+        if (!names.has(key)) throw invalid(join(path, key), `unknown field of ${name} (expected ${def.fields.map((f) => f[1]).join(', ')})`);
       }
+      let present = 0;
       for (const [, field, type, multiplicity] of def.fields) {
         const inner = value[field];
         if (inner === undefined || (inner === null && def.nullIsAbsent)) {
@@ -69,8 +80,9 @@ export function validate(value: unknown, name: string, table: TypeTable, path: s
           continue;
         }
         out[field] = validate(inner, type, table, join(path, field));
+        present++;
       }
-      if (def.minFields !== undefined && Object.keys(out).length < def.minFields) {
+      if (def.minFields !== undefined && present < def.minFields) {
         throw invalid(path, `empty ${name}: needs at least one of ${def.fields.map((f) => f[1]).join(', ')}`);
       }
       return out;

@@ -32,10 +32,12 @@ export const ruleHandler: Handler = async (command, { store, clock, commandId })
     logged: fields.logged,
     stateful: fields.stateful,
     persistent: fields.persistent,
+    // Absent times and description stay undefined rather than being spread in: a literal
+    // with conditional spreads is built key by key, once per command.
+    start: command.startTime,
+    stop,
     source: profile.nsid,
-    ...(command.startTime !== undefined && { start: command.startTime }),
-    ...(stop !== undefined && { stop }),
-    ...(fields.description !== undefined && { description: fields.description }),
+    description: fields.description,
   };
   const unenforced = unenforcedFeature(rule);
   if (unenforced !== undefined) throw new CommandError('unsupported', `Argument not supported: args.${profile.nsid}.${unenforced}`);
@@ -51,6 +53,6 @@ export const ruleHandler: Handler = async (command, { store, clock, commandId })
     // The command's whole window is in the past: valid, and nothing is left to enforce.
     return { status: 200, status_text: 'stop time already passed: no rule added' };
   }
-  const added = await store.add(rule, { ...(fields.insertRule !== undefined && { number: fields.insertRule }), ...(commandId !== undefined && { commandId }) });
+  const added = await store.add(rule, { number: fields.insertRule, commandId });
   return { status: 200, results: { [profile.nsid]: { rule_number: added.number } } };
 };
