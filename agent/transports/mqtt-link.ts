@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import { generate, type Packet } from 'mqtt-packet';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../rules/clock.js';
 
@@ -103,6 +104,42 @@ function keepaliveTimer(clock: Clock): { set: (fn: () => void, ms: number) => nu
   };
 }
 
+/** MQTT.js's packet writer and what it uses; it has no option for how a packet reaches the socket. */
+interface PacketWriter {
+  _writePacket(packet: Packet, cb?: () => void): void;
+  readonly noop: () => void;
+  readonly stream: NodeJS.WritableStream & { destroy(err?: Error): void };
+  readonly options: IClientOptions;
+  emit(event: 'packetsend', packet: Packet): boolean;
+}
+
+/**
+ * Makes MQTT.js write each packet to its socket as one Buffer. Its writer hands the socket each
+ * field as a write of its own (about 20 for an OpenC2 PUBLISH with its properties), each a chunk
+ * object the socket holds until the kernel takes it; while a busy broker reads slowly those
+ * outlive several scavenges, and in bench:mqtt they were a third of what the agent promoted to
+ * the old generation. mqtt-packet's `generate` is the same encoder writing into one Buffer. This
+ * replaces the one private method, with its body otherwise unchanged (MQTT.js 5.x client.ts).
+ */
+function writeWholePackets(client: MqttClient): void {
+  const writer = client as unknown as PacketWriter;
+  if (typeof writer._writePacket !== 'function') throw new Error('this MQTT.js has no _writePacket: cannot write packets whole');
+  writer._writePacket = function (this: PacketWriter, packet, cb) {
+    this.emit('packetsend', packet);
+    let bytes: Buffer;
+    try {
+      bytes = generate(packet, this.options);
+    } catch (err) {
+      // Where MQTT.js's writer would have destroyed the stream on a packet it cannot encode.
+      this.stream.destroy(err as Error);
+      return;
+    }
+    const flushed = this.stream.write(bytes);
+    if (!flushed && cb && cb !== this.noop) this.stream.once('drain', cb);
+    else if (cb) cb();
+  };
+}
+
 /** A connection that keeps itself up until closed. */
 export class MqttLink {
   readonly client: MqttClient;
@@ -127,6 +164,7 @@ export class MqttLink {
       manualConnect: true,
       timerVariant: keepaliveTimer(options.clock) as unknown as IClientOptions['timerVariant'],
     });
+    writeWholePackets(this.client);
     this.client.on('connect', (connack) => this.#onConnect(connack));
     this.client.on('close', () => this.#onClose());
     this.client.on('error', (err) => options.logger.warn('mqtt connection error', { link: options.name, err, attempt: this.#attempt }));
