@@ -18,12 +18,14 @@
 // lines also give the CPU each process spent per command (agent, producer, mosquitto): on a shared
 // machine with few cores their sum, not the agent alone, bounds the commands per wall second.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LinkState } from '../../agent/transports/mqtt-link.js';
+import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -58,6 +60,43 @@ type Job =
   | { readonly kind: 'ready' };
 type Outcome = { readonly failed: number } | { readonly samples: number[] };
 
+/** QoS 1, retain 0, the spec's properties for a JSON request; one object for every PUBLISH. */
+const REQUEST = { qos: 1, retain: false, properties: publishProperties('req', 'json') } as const;
+
+/**
+ * Publishes `count` commands back to back (JSON, each with its own request_id) and resolves once
+ * every one has a response, with how many were not 200. The producer stands in for an
+ * orchestrator on another machine, so it works lean: envelopes written as JSON text, no promise
+ * per command, and each response parsed for its request_id and status only, not kept.
+ */
+function pipelined(producer: Producer, count: number, command: () => unknown): Promise<{ failed: number }> {
+  const waiting = new Set<string>();
+  let failed = 0;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      producer.listen(undefined);
+      reject(new Error(`${waiting.size} of ${count} commands unanswered after 300 s`));
+    }, 300_000);
+    // Responses to these commands only (a shipped agent also publishes health notifications).
+    producer.listen((_topic, payload) => {
+      const message = JSON.parse(payload.toString('utf8')) as { headers?: { request_id?: string }; body?: { openc2?: { response?: { status?: number } } } };
+      const id = message.headers?.request_id;
+      if (id === undefined || !waiting.delete(id)) return;
+      if (message.body?.openc2?.response?.status !== 200) failed++;
+      if (waiting.size > 0) return;
+      clearTimeout(timer);
+      producer.listen(undefined);
+      resolve({ failed });
+    });
+    for (let i = 0; i < count; i++) {
+      const id = randomUUID();
+      waiting.add(id);
+      const frame = `{"headers":{"request_id":"${id}","created":${Date.now()},"from":"${producer.id}"},"body":{"openc2":{"request":${JSON.stringify(command())}}}}`;
+      producer.client.publish(topic, Buffer.from(frame), REQUEST);
+    }
+  });
+}
+
 /** The child: one producer, jobs in order over IPC; deny commands numbered across jobs so every rule is new. */
 async function producerChild(url: string): Promise<void> {
   const producer = await Producer.connect(url, 'bench-orch');
@@ -71,20 +110,7 @@ async function producerChild(url: string): Promise<void> {
       }
       return { failed: 1 };
     }
-    if (job.kind === 'sustained') {
-      const sent: Promise<string>[] = [];
-      for (let i = 0; i < job.count; i++) sent.push(producer.send(topic, deny(next++, job.persistent)));
-      const ids = await Promise.all(sent);
-      // Responses to these commands only (a shipped agent also publishes health
-      // notifications); `answered` advances past each answered id, so the check
-      // run on every message received stays linear.
-      let answered = 0;
-      await producer.until(() => {
-        while (answered < ids.length && producer.responsesTo(ids[answered]!).length > 0) answered++;
-        return answered === ids.length;
-      }, 300_000);
-      return { failed: ids.filter((id) => (producer.responsesTo(id)[0]!.message.body.openc2.response as { status: number }).status !== 200).length };
-    }
+    if (job.kind === 'sustained') return pipelined(producer, job.count, () => deny(next++, job.persistent));
     const samples: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       const started = performance.now();
