@@ -53,6 +53,14 @@ function deny(i: number, persistent: boolean): unknown {
 const topic = 'oc2/cmd/device/bench';
 const BUNDLE = fileURLToPath(new URL('../../dist/openc2-agent.mjs', import.meta.url));
 
+/** The heap flags the agent ships with, read from the systemd unit (the procd init sets the same) so the two cannot drift. */
+function shippedNodeOptions(): string[] {
+  const unit = readFileSync(new URL('../../build/systemd/openc2-agent.service', import.meta.url), 'utf8');
+  const options = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(unit);
+  if (!options) throw new Error('build/systemd/openc2-agent.service sets no NODE_OPTIONS');
+  return options[1]!.split(' ').filter(Boolean);
+}
+
 /** What the parent asks the producer child for, and what comes back. */
 type Job =
   | { readonly kind: 'sustained'; readonly count: number; readonly persistent: boolean }
@@ -198,11 +206,11 @@ if (process.argv[2] === '--producer') {
     await agent.close();
     agents.length = 0;
 
-    // The agent as it ships, same device id and producer.
+    // The agent as it ships (bundle and heap flags), same device id and producer.
     const state = mkdtempSync(join(tmpdir(), 'openc2-bench-'));
     const shipped = spawn(
       process.execPath,
-      ['--max-old-space-size=96', '--max-semi-space-size=1', BUNDLE, 'run', '--dataplane', 'sim', '--device-id', 'bench', '--mqtt-url', broker.url, '--allow-insecure', '--state-dir', state, '--run-dir', join(state, 'run'), '--log-level', 'error'],
+      [...shippedNodeOptions(), BUNDLE, 'run', '--dataplane', 'sim', '--device-id', 'bench', '--mqtt-url', broker.url, '--allow-insecure', '--state-dir', state, '--run-dir', join(state, 'run'), '--log-level', 'error'],
       // Switches are set by flags, cleared by the environment (parseArgs has no --no-…).
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OPENC2_MQTT_PRESENCE: 'false', OPENC2_HTTP_ENABLED: 'false' } },
     );
