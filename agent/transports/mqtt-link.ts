@@ -108,7 +108,7 @@ function keepaliveTimer(clock: Clock): { set: (fn: () => void, ms: number) => nu
 interface PacketWriter {
   _writePacket(packet: Packet, cb?: () => void): void;
   readonly noop: () => void;
-  readonly stream: NodeJS.WritableStream & { destroy(err?: Error): void };
+  readonly stream: NodeJS.WritableStream & { cork?(): void; uncork(): void; destroy(err?: Error): void };
   readonly options: IClientOptions;
   emit(event: 'packetsend', packet: Packet): boolean;
 }
@@ -134,10 +134,20 @@ function writeWholePackets(client: MqttClient): void {
       this.stream.destroy(err as Error);
       return;
     }
+    // As mqtt-packet does: corked until the next tick, so the packets of one turn (a batch of
+    // responses and their PUBACKs) leave in one writev, not one syscall each.
+    if (this.stream.cork) {
+      this.stream.cork();
+      process.nextTick(uncork, this.stream);
+    }
     const flushed = this.stream.write(bytes);
     if (!flushed && cb && cb !== this.noop) this.stream.once('drain', cb);
     else if (cb) cb();
   };
+}
+
+function uncork(stream: NodeJS.WritableStream & { uncork(): void }): void {
+  stream.uncork();
 }
 
 /** A connection that keeps itself up until closed. */
