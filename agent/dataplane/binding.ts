@@ -33,8 +33,8 @@ export interface NativeDataplane {
   attach(iface: string): Promise<NativeAttachResult>;
   detach(iface: string): Promise<void>;
   attached(): string[];
-  /** Builds the inactive generation from records and switches to it. */
-  replace(records: Buffer): Promise<number>;
+  /** Builds the inactive generation from records and switches to it; `freshSlots` start from zero. */
+  replace(records: Buffer, freshSlots: Uint32Array): Promise<number>;
   /** Applies records in place to the active generation. */
   update(records: Buffer): void;
   activeGeneration(): number;

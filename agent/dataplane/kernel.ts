@@ -145,10 +145,7 @@ export class KernelDataplane implements Dataplane {
     const set = RuleSet.compile(rules, before);
     const fresh = set.order.filter((r) => before.get(r.number) !== r.slot).map((r) => r.slot);
     const records = encodeSet(set);
-    await native(() => {
-      this.#native.resetCounters(Uint32Array.from(fresh));
-      return this.#native.replace(records);
-    });
+    await native(() => this.#native.replace(records, Uint32Array.from(fresh)));
     this.#set = set;
     this.#synced = true;
   }

@@ -6,7 +6,7 @@
 use std::{
     collections::HashSet,
     fs, io,
-    os::fd::AsFd,
+    os::fd::{AsFd, BorrowedFd},
     path::{Path, PathBuf},
 };
 
@@ -187,6 +187,15 @@ fn carry_legacy_hosts(dir: &Path, gens: &[Vec<MapData>; 2]) -> Result<(), Kernel
         fs::remove_file(&path).map_err(|e| err("unpin")(MapError::IoError(e)))?;
     }
     Ok(())
+}
+
+/// Zeroes counter slots in one batch (100k single updates took a large share
+/// of a 100k-rule replace). Per-CPU values: one Counter per possible CPU, back
+/// to back (a Counter is already 8-byte aligned).
+fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32], cpus: usize) -> io::Result<()> {
+    let keys: Vec<u8> = slots.iter().flat_map(|s| s.to_ne_bytes()).collect();
+    let value_size = cpus * size_of::<Counter>();
+    sys::update_all(counters, &keys, 4, &vec![0u8; slots.len() * value_size], value_size)
 }
 
 /// A fresh, empty inner map of a kind.
@@ -495,9 +504,12 @@ impl Kernel {
     /// Builds the inactive generation from `buf` and switches to it with one
     /// update of pf_gen. Returns the new active generation. The rule maps are
     /// created fresh and written in batches; the ones they replace are freed by
-    /// the kernel once no outer slot refers to them.
-    pub fn replace(&mut self, buf: &[u8]) -> Result<u32, KernelError> {
+    /// the kernel once no outer slot refers to them. `fresh_slots`, the counter
+    /// slots the new generation hands to other rules than before, start from
+    /// zero when it switches.
+    pub fn replace(&mut self, buf: &[u8], fresh_slots: &[u32]) -> Result<u32, KernelError> {
         let recs = records::decode(buf)?;
+        let cpus = self.counter_cpus(fresh_slots)?;
         let next = 1 - self.active_generation()?;
         let fresh = KINDS.iter().map(create_inner).collect::<Result<Vec<_>, _>>()?;
         let mut keys: [Vec<u8>; KINDS.len()] = Default::default();
@@ -505,8 +517,11 @@ impl Kernel {
         let mut shape_recs = Vec::new();
         // The next generation's filters, written whole.
         let mut filters = filter::Bitmap::new();
+        // One key and one value buffer for all records: an allocation per record was a fifth of a load.
+        let (mut k, mut v) = (Vec::with_capacity(48), Vec::with_capacity(128));
         for r in &recs {
-            let (mut k, mut v) = (Vec::new(), Vec::new());
+            k.clear();
+            v.clear();
             match entry_bytes(r, &mut k, &mut v) {
                 // A delete in an empty map has nothing to do.
                 Some((kind, true)) => {
@@ -522,7 +537,9 @@ impl Kernel {
         }
         // The six maps are independent: filled side by side, the kernel's
         // inserts (most of a load) use every CPU instead of one.
+        let counters = self.counters_raw.fd().as_fd();
         std::thread::scope(|scope| {
+            let reset = scope.spawn(move || zero_counters(counters, fresh_slots, cpus));
             let fills: Vec<_> = KINDS
                 .iter()
                 .enumerate()
@@ -533,10 +550,11 @@ impl Kernel {
                 })
                 .collect();
             // Every thread is joined before an error is returned.
-            let done: Vec<_> = fills.into_iter().map(|(kind, f)| (kind, f.join())).collect();
-            done.into_iter().try_for_each(|(kind, r)| {
-                let r = r.unwrap_or_else(|_| Err(io::Error::other("the fill thread panicked")));
-                r.map_err(|e| map_err(kind.outer, "update")(MapError::IoError(e)))
+            let done: Vec<_> = fills.into_iter().map(|(kind, f)| (kind.outer, "update", f.join())).collect();
+            let reset = (names::COUNTERS, "reset", reset.join());
+            done.into_iter().chain([reset]).try_for_each(|(map, op, r)| {
+                let r = r.unwrap_or_else(|_| Err(io::Error::other("the thread panicked")));
+                r.map_err(|e| map_err(map, op)(MapError::IoError(e)))
             })
         })?;
         let (indexes, words) = filters.entries(next);
@@ -625,22 +643,16 @@ impl Kernel {
 
     /// Zeroes slots before they are given to new rules.
     pub fn reset_counters(&mut self, slots: &[u32]) -> Result<(), KernelError> {
-        let cpus = aya::util::nr_cpus().map_err(|(_, e)| KernelError::Map {
-            map: names::COUNTERS.into(),
-            op: "count CPUs",
-            source: MapError::IoError(e),
-        })?;
+        let cpus = self.counter_cpus(slots)?;
+        zero_counters(self.counters_raw.fd().as_fd(), slots, cpus).map_err(|e| map_err(names::COUNTERS, "reset")(MapError::IoError(e)))
+    }
+
+    /// The possible CPUs (per-CPU values have one Counter each), once the slots are checked.
+    fn counter_cpus(&self, slots: &[u32]) -> Result<usize, KernelError> {
         if let Some(&bad) = slots.iter().find(|&&s| s >= MAX_SLOTS) {
             return Err(KernelError::Slot(bad));
         }
-        // One batch for a whole generation's new slots (100k single updates took
-        // a large share of a 100k-rule replace). Per-CPU values: one Counter per
-        // possible CPU, back to back (a Counter is already 8-byte aligned).
-        let keys: Vec<u8> = slots.iter().flat_map(|s| s.to_ne_bytes()).collect();
-        let value_size = cpus * size_of::<Counter>();
-        let zeros = vec![0u8; slots.len() * value_size];
-        sys::update_all(self.counters_raw.fd().as_fd(), &keys, 4, &zeros, value_size)
-            .map_err(|e| map_err(names::COUNTERS, "reset")(MapError::IoError(e)))
+        aya::util::nr_cpus().map_err(|(_, e)| KernelError::Map { map: names::COUNTERS.into(), op: "count CPUs", source: MapError::IoError(e) })
     }
 
     /// Makes the anti-lockout maps hold exactly these prefixes and ports: new

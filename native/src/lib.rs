@@ -175,11 +175,14 @@ impl NativeDataplane {
         lock(&self.kernel).attached()
     }
 
-    /// Builds the inactive generation from records and switches to it; resolves to the new generation.
+    /// Builds the inactive generation from records and switches to it, with
+    /// `fresh_slots` (counter slots handed to other rules) zeroed meanwhile;
+    /// resolves to the new generation.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn replace(&self, records: Buffer) -> AsyncTask<Job<u32>> {
+    pub fn replace(&self, records: Buffer, fresh_slots: Uint32Array) -> AsyncTask<Job<u32>> {
         let bytes = records.to_vec();
-        self.job(move |k| k.replace(&bytes))
+        let slots = fresh_slots.to_vec();
+        self.job(move |k| k.replace(&bytes, &slots))
     }
 
     /// Applies records in place to the active generation, in order.

@@ -33,13 +33,14 @@ const nat = loadNative();
 const h = await nat.openDataplane(dir);
 lap('open');
 try {
-  h.resetCounters(Uint32Array.from(set.order.map((r) => r.slot)));
+  const slots = Uint32Array.from(set.order.map((r) => r.slot));
+  h.resetCounters(slots);
   lap(`reset ${set.order.length} counter slots`);
-  await h.replace(rec);
-  lap('native replace into empty generation');
-  await h.replace(Buffer.alloc(0));
+  await h.replace(rec, slots);
+  lap('native replace into empty generation (resetting the slots meanwhile)');
+  await h.replace(Buffer.alloc(0), new Uint32Array(0));
   lap('native replace with nothing (clears the other, empty)');
-  await h.replace(rec);
+  await h.replace(rec, slots);
   lap('native replace (clears 100k)');
 } finally {
   await detachAll(instance);

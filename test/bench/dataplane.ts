@@ -90,12 +90,17 @@ async function main(): Promise<void> {
     out(`ratio 100k/1 rule: hit ${(big.hit / one.hit).toFixed(2)}x, miss ${(big.miss / one.miss).toFixed(2)}x, near miss ${(big.near / one.near).toFixed(2)}x (target <= 2.0x)`);
     out(`ratio 100k rules/empty program, each against the empty runs taken in turn with it: hit ${(h100(big, 'hit'))}x, miss ${h100(big, 'miss')}x, near miss ${h100(big, 'near')}x (target <= 4x)`);
 
-    // Load 100k as a new generation: compile + encode + write + switch.
-    await dp.replace([]);
+    // Load 100k as a new generation: compile + encode + write + switch; the median of 3.
+    const loads: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await dp.replace([]);
+      const start = performance.now();
+      await dp.replace(all);
+      loads.push(performance.now() - start);
+    }
+    const sorted = [...loads].sort((a, b) => a - b);
+    out(`load 100k rules as a new generation: median ${sorted[1]!.toFixed(0)} ms of ${loads.map((ms) => ms.toFixed(0)).join(', ')} (target <= 1000 ms)`);
     let t0 = performance.now();
-    await dp.replace(all);
-    out(`load 100k rules as a new generation: ${(performance.now() - t0).toFixed(0)} ms (target <= 1000 ms)`);
-    t0 = performance.now();
     await dp.replace(all);
     out(`replace 100k by 100k (clears the old generation too): ${(performance.now() - t0).toFixed(0)} ms`);
     // Add one rule to 100k in place, median of 21.
