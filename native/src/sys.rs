@@ -43,6 +43,11 @@ struct BatchAttr {
     flags: u64,
 }
 
+/// An `elem` attr for map `fd`; key and value are addresses (0: none).
+fn elem(fd: BorrowedFd<'_>, key: u64, value: u64) -> ElemAttr {
+    ElemAttr { map_fd: fd.as_raw_fd() as u32, key, value, ..ElemAttr::default() }
+}
+
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<()> {
     // SAFETY: attr is a live repr(C) prefix of union bpf_attr with its exact size
     // passed; every pointer inside it points into slices the caller keeps alive.
@@ -52,19 +57,12 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<()> {
 
 /// Inserts or replaces one entry (BPF_ANY).
 pub fn update(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Result<()> {
-    let mut a = ElemAttr {
-        map_fd: fd.as_raw_fd() as u32,
-        key: key.as_ptr() as u64,
-        value: value.as_ptr() as u64,
-        ..ElemAttr::default()
-    };
-    bpf(BPF_MAP_UPDATE_ELEM, &mut a)
+    bpf(BPF_MAP_UPDATE_ELEM, &mut elem(fd, key.as_ptr() as u64, value.as_ptr() as u64))
 }
 
 /// Deletes one entry; a missing key is not an error.
 pub fn delete(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
-    let mut a = ElemAttr { map_fd: fd.as_raw_fd() as u32, key: key.as_ptr() as u64, ..ElemAttr::default() };
-    match bpf(BPF_MAP_DELETE_ELEM, &mut a) {
+    match bpf(BPF_MAP_DELETE_ELEM, &mut elem(fd, key.as_ptr() as u64, 0)) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         other => other,
     }
@@ -106,24 +104,13 @@ pub fn read_all(fd: BorrowedFd<'_>, key_size: usize, value_size: usize, max_entr
     let mut next = vec![0u8; key_size];
     for i in 0..max_entries {
         // GET_NEXT_KEY: `value` is the next_key pointer; no key gives the first.
-        let mut a = ElemAttr {
-            map_fd: fd.as_raw_fd() as u32,
-            key: if i == 0 { 0 } else { key.as_ptr() as u64 },
-            value: next.as_mut_ptr() as u64,
-            ..ElemAttr::default()
-        };
-        match bpf(BPF_MAP_GET_NEXT_KEY, &mut a) {
+        let first = if i == 0 { 0 } else { key.as_ptr() as u64 };
+        match bpf(BPF_MAP_GET_NEXT_KEY, &mut elem(fd, first, next.as_mut_ptr() as u64)) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
             other => other?,
         }
         key.copy_from_slice(&next);
-        let mut a = ElemAttr {
-            map_fd: fd.as_raw_fd() as u32,
-            key: key.as_ptr() as u64,
-            value: value.as_mut_ptr() as u64,
-            ..ElemAttr::default()
-        };
-        match bpf(BPF_MAP_LOOKUP_ELEM, &mut a) {
+        match bpf(BPF_MAP_LOOKUP_ELEM, &mut elem(fd, key.as_ptr() as u64, value.as_mut_ptr() as u64)) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             other => other?,
         }
