@@ -166,6 +166,16 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   t.ok(await udpDelivered(6000), 'UDP to another port is delivered');
   t.ok(tcpConnects(NS_B, A4, 8080), 'TCP unaffected by a UDP rule');
 
+  // A host + port rule rides in the host's entry as a pin (pf_abi.h struct pf_pin) while it is the host's only one.
+  const hostPort = (n: number, port: number): Record<string, unknown> => rule(n, 'deny', 'ingress', { family: 4, dst: prefix(4, `${A4}/32`), protocol: 6, dstPorts: { low: port, high: port } });
+  await h.send({ op: 'replace', rules: [hostPort(8, 8080)] });
+  t.notOk(tcpConnects(NS_B, A4, 8080), 'a host + port deny (pinned) drops TCP to that port');
+  t.ok(ping(NS_B, A4), 'and nothing else to that host');
+  await h.send({ op: 'insert', rule: hostPort(9, 8081) });
+  t.notOk(tcpConnects(NS_B, A4, 8080), 'with a second port at the host (no pin: a tuple probe) 8080 is still dropped');
+  await h.send({ op: 'remove', number: 8 });
+  t.ok(tcpConnects(NS_B, A4, 8080), 'removing that rule in place lets 8080 through');
+
   // Race: churn in-place inserts/removes and whole swaps while a ping stream
   // runs; an allow (5) sits above a deny (6) for the same flow, so any moment
   // that showed a state neither set has would drop a ping.
