@@ -57,6 +57,14 @@ function verdictWriter(set: RuleSet, bits?: Uint32Array): VerdictWriter {
   };
 }
 
+/** An upsert record's header: kind, op, family, and the number at 4 (a prefix length; 0 where unused). */
+function writeHead(buf: Buffer, view: DataView, at: number, kind: number, family: 4 | 6, n: number): void {
+  buf[at] = kind;
+  buf[at + 1] = OP_UPSERT;
+  buf[at + 2] = family === 6 ? 1 : 0;
+  view.setUint32(at + 4, n, true);
+}
+
 /** A view of the whole of `buf` for 32-bit writes. */
 const viewOf = (buf: Buffer): DataView => new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 
@@ -90,29 +98,21 @@ export function encodeSet(set: RuleSet): Buffer {
     shape: one,
     count: one,
     lpm(table, node) {
-      buf[at] = KIND.lpm;
-      buf[at + 1] = OP_UPSERT;
-      buf[at + 2] = table.family === 6 ? 1 : 0;
-      view.setUint32(at + 4, table.lengthOf(node), true);
+      writeHead(buf, view, at, KIND.lpm, table.family, table.lengthOf(node));
       table.writeAddress(node, view, at + 8);
       for (let i = 0; i < 4; i++) writeLpmSlot(view, at, i, table.rankOf(node, i), table.shapesOf(node, i), verdict);
       at += RECORD_LEN;
       const ingress = table.pinHeadOf(node, 0);
       const egress = table.pinHeadOf(node, 1);
       if (ingress === 0 && egress === 0) return;
-      buf[at] = KIND.pins;
-      buf[at + 1] = OP_UPSERT;
-      buf[at + 2] = table.family === 6 ? 1 : 0;
-      view.setUint32(at + 4, table.lengthOf(node), true);
+      writeHead(buf, view, at, KIND.pins, table.family, table.lengthOf(node));
       table.writeAddress(node, view, at + 8);
       if (ingress !== 0) writePin(view, at, 0, ingress, table.pinPortsOf(node, 0), table.pinRankOf(node, 0), verdict);
       if (egress !== 0) writePin(view, at, 1, egress, table.pinPortsOf(node, 1), table.pinRankOf(node, 1), verdict);
       at += RECORD_LEN;
     },
     tuple(table, i) {
-      buf[at] = KIND.tuple;
-      buf[at + 1] = OP_UPSERT;
-      buf[at + 2] = table.family === 6 ? 1 : 0;
+      writeHead(buf, view, at, KIND.tuple, table.family, 0);
       table.writeKey(i, buf, at + 8);
       verdict(view, at + 48, table.bestAt(i));
       at += RECORD_LEN;
@@ -159,8 +159,8 @@ export function encodeRecords(entries: readonly MapEntry[], set: RuleSet): Buffe
     encodeInto(buf, view, at, e, verdict);
     at += RECORD_LEN;
     if (!hasPins(e)) continue;
-    buf.copy(buf, at, at - RECORD_LEN, at - RECORD_LEN + 24);
-    buf[at] = KIND.pins;
+    writeHead(buf, view, at, KIND.pins, e.family, e.length);
+    buf.set(e.address, at + 8);
     for (const hook of HOOKS) {
       const pin = e.pins[hook];
       if (pin) writePin(view, at, hook, pin.head, pin.ports, pin.rank, verdict);
@@ -223,12 +223,10 @@ function encodeInto(buf: Buffer, view: DataView, at: number, e: MapEntry, verdic
 /** Anti-lockout prefixes as LPM records ("a.b.c.d/n", "2001:db8::/32"). */
 export function encodeManagementPrefixes(prefixes: readonly { family: 4 | 6; address: Uint8Array; length: number }[]): Buffer {
   const buf = Buffer.alloc(prefixes.length * RECORD_LEN);
+  const view = viewOf(buf);
   prefixes.forEach((p, i) => {
     const at = i * RECORD_LEN;
-    buf[at] = KIND.lpm;
-    buf[at + 1] = OP_UPSERT;
-    buf[at + 2] = p.family === 6 ? 1 : 0;
-    buf.writeUInt32LE(p.length, at + 4);
+    writeHead(buf, view, at, KIND.lpm, p.family, p.length);
     buf.set(p.address, at + 8);
   });
   return buf;

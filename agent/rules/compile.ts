@@ -326,14 +326,9 @@ export class RuleSet {
     for (const side of SIDES) {
       const prefix = t[side];
       if (!prefix || prefix.length === 0) continue;
-      const slot = lpmSlot(side, shape.hook);
-      if (out) {
-        table.add(prefix, 0, 0, out, slot, bit);
-        if (side === pinned) table.pin(prefix, shape.hook, hostPin(shape, t, rank), out);
-      } else {
-        const row = table.addBulk(prefix, 0, 0, slot, bit);
-        if (side === pinned) table.pinBulk(row, shape.hook, hostPin(shape, t, rank));
-      }
+      const pin = side === pinned ? hostPin(shape, t, rank) : undefined;
+      if (out) table.add(prefix, 0, 0, out, lpmSlot(side, shape.hook), bit, pin);
+      else table.addBulk(prefix, 0, 0, lpmSlot(side, shape.hook), bit, pin);
     }
   }
 

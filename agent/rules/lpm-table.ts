@@ -132,17 +132,17 @@ export class LpmTable {
     for (let i = 0; i < this.#words; i++) out.setUint32(at + 4 * i, this.#addr[node * this.#words + i]!);
   }
 
-  /** Adds a rank (for the lpmSlot() bits `slots`, 0: none) or shape bits at one slot, without resolving (bulk build; finish with resolveAll()). Returns the row, for pinBulk(). */
-  addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0): number {
+  /**
+   * Adds a rank (for the lpmSlot() bits `slots`, 0: none) or shape bits at one
+   * slot, with the new tuple key they come from when it can be pinned to this
+   * host (the hook is shapeSlot's), without resolving (bulk build; finish with
+   * resolveAll()).
+   */
+  addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0, pin?: HostPin): void {
     this.#setProbe(p.address, p.length);
     const n = this.#newRow();
     this.#store(n, slots, rank, shapeSlot, shapeBits);
-    return n;
-  }
-
-  /** Pins a new tuple key (`pin`) to the host row addBulk() just made. */
-  pinBulk(row: number, hook: 0 | 1, pin: HostPin): void {
-    this.#pin(row * 2 + hook, pin);
+    if (pin) this.#pin(n * 2 + (shapeSlot & 1), pin);
   }
 
   /** Sorts the bulk-added rows, merges rows of the same prefix and resolves every value. */
@@ -174,8 +174,12 @@ export class LpmTable {
     this.#walk(0, size, NONE, undefined);
   }
 
-  /** Adds a rule's rank (or tuple shape bits) at a prefix; appends the entries that change. */
-  add(p: Prefix, slots: number, rank: number, out: MapEntry[], shapeSlot = 0, shapeBits = 0): void {
+  /**
+   * Adds a rule's rank (or tuple shape bits, with a pin as addBulk() takes
+   * it) at a prefix; appends the entries that change. A host's first pinned
+   * key shows its pin, a second hides it.
+   */
+  add(p: Prefix, slots: number, rank: number, out: MapEntry[], shapeSlot = 0, shapeBits = 0, pin?: HostPin): void {
     let n = this.#find(p);
     const fresh = n === NONE;
     if (fresh) {
@@ -187,9 +191,10 @@ export class LpmTable {
       this.#size++;
     }
     this.#store(n, slots, rank, shapeSlot, shapeBits);
+    const repinned = pin !== undefined && this.#pin(n * 2 + (shapeSlot & 1), pin) <= 2;
     const i = this.#position(n);
     const changed: number[] = [];
-    if (this.#resolve(n, this.#parent(p, i)) || fresh) changed.push(n);
+    if (this.#resolve(n, this.#parent(p, i)) || fresh || repinned) changed.push(n);
     this.#walk(i + 1, this.#subtreeEnd(i), n, changed);
     for (const c of changed) out.push(this.entry(c));
   }
@@ -216,19 +221,6 @@ export class LpmTable {
       this.#walk(i + 1, end, n, changed);
     }
     for (const c of changed) out.push(this.entry(c));
-  }
-
-  /**
-   * In place: a new tuple key of a pinnable shape at host `p` (stored with
-   * add() first). Appends the host's entry when its pin shows or hides: the
-   * first key shows, a second hides.
-   */
-  pin(p: Prefix, hook: 0 | 1, pin: HostPin, out: MapEntry[]): void {
-    const n = this.#find(p);
-    if (n === NONE) return;
-    const at = n * 2 + hook;
-    this.#pin(at, pin);
-    if (this.#pinCount[at]! <= 2) out.push(this.entry(n));
   }
 
   /** In place: the best rank of a pinnable key at host `p` changed; true when the host shows that key (its entry must be written). */
@@ -262,12 +254,15 @@ export class LpmTable {
     return n === NONE ? undefined : this.entry(n);
   }
 
-  /** Counts a pinnable key at [node][hook] index `at`; the first one is the pin. */
-  #pin(at: number, pin: HostPin): void {
-    if (this.#pinCount[at]!++ !== 0) return;
-    this.#pinHead[at] = pin.head;
-    this.#pinPorts[at] = pin.ports;
-    this.#pinRank[at] = pin.rank;
+  /** Counts a pinnable key at [node][hook] index `at`, the first one as the pin; returns the count. */
+  #pin(at: number, pin: HostPin): number {
+    const count = ++this.#pinCount[at]!;
+    if (count === 1) {
+      this.#pinHead[at] = pin.head;
+      this.#pinPorts[at] = pin.ports;
+      this.#pinRank[at] = pin.rank;
+    }
+    return count;
   }
 
   /** A node as an entry object (in-place changes, tests). */

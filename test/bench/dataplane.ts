@@ -48,7 +48,7 @@ function hitFrame(r: Rule): Buffer {
 }
 
 /** A 100k figure over the empty program measured in turn with it. */
-const h100 = (c: { hit: number; miss: number; near: number; empty: number }, what: 'hit' | 'miss' | 'near'): string => (c[what] / c.empty).toFixed(2);
+const overEmpty = (c: { hit: number; miss: number; near: number; empty: number }, what: 'hit' | 'miss' | 'near'): string => (c[what] / c.empty).toFixed(2);
 
 async function main(): Promise<void> {
   const nat = loadNative();
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     const one = costs.get(1)!;
     const big = costs.get(100_000)!;
     out(`ratio 100k/1 rule: hit ${(big.hit / one.hit).toFixed(2)}x, miss ${(big.miss / one.miss).toFixed(2)}x, near miss ${(big.near / one.near).toFixed(2)}x (target <= 2.0x)`);
-    out(`ratio 100k rules/empty program, each against the empty runs taken in turn with it: hit ${(h100(big, 'hit'))}x, miss ${h100(big, 'miss')}x, near miss ${h100(big, 'near')}x (target <= 4x)`);
+    out(`ratio 100k rules/empty program, each against the empty runs taken in turn with it: hit ${overEmpty(big, 'hit')}x, miss ${overEmpty(big, 'miss')}x, near miss ${overEmpty(big, 'near')}x (target <= 4x)`);
 
     // Load 100k as a new generation: compile + encode + write + switch; the median of 3.
     const loads: number[] = [];
