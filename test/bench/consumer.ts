@@ -4,7 +4,8 @@
 // Run: node --import ./test/bench/register.mjs test/bench/consumer.ts  (npm run bench:consumer)
 // The machine is shared, so rates are given per wall second and per CPU second of this
 // process (the one-core figure). Memory is measured in a child running this file bundled by
-// esbuild, as the agent ships, so the TypeScript loader's own memory does not count.
+// esbuild with the heap flags of the systemd unit, as the agent ships, so the TypeScript
+// loader's own memory does not count.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import type { AgentConfig } from '../../agent/config/config.js';
 import { startConsumer, type ConsumerService } from '../../agent/consumer/consumer.js';
 import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { createLogger } from '../../agent/log/logger.js';
+import { shippedNodeOptions } from './shipped-flags.js';
 
 const RULES = 100_000;
 const BATCH = 20_000;
@@ -149,7 +151,9 @@ else {
     // Imported here so the bundle itself does not pull esbuild in.
     const { build } = await import('esbuild');
     await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'warning' });
-    const flags = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+    // The heap flags of the shipped unit: without --max-old-space-size V8 lets the heap grow
+    // far past what it keeps live, and RSS says more about its laziness than about the agent.
+    const flags = ['--expose-gc', ...shippedNodeOptions()];
     for (const step of ['--load', '--restore']) {
       const child = spawnSync(process.execPath, [...flags, bundle, step, join(root, 'memory')], { stdio: 'inherit' });
       if (child.status !== 0) throw new Error(`${step} run failed: ${child.status}`);
