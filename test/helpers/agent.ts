@@ -14,9 +14,14 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `node <script> <args>` and collects its output. The caller stops it (t.teardown). */
-export function startAgent(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; script?: string; uid?: number; gid?: number } = {}): AgentProcess {
-  const child = spawn(process.execPath, [options.script ?? BUNDLE, ...args], {
+/**
+ * Starts `node <script> <args>` and collects its output. The caller stops it (t.teardown).
+ * `netns`: in that network namespace, through nsenter (which execs, so the child is node itself).
+ */
+export function startAgent(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; script?: string; uid?: number; gid?: number; netns?: string } = {}): AgentProcess {
+  const node = [process.execPath, options.script ?? BUNDLE, ...args];
+  const [command, ...argv] = options.netns ? ['nsenter', `--net=/run/netns/${options.netns}`, ...node] : node;
+  const child = spawn(command!, argv, {
     cwd: options.cwd,
     env: { PATH: process.env.PATH, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,44 +5,30 @@
  * processes removed in teardown (DESIGN.md section 7).
  */
 import t from 'tap';
-import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Rule, RuleMatch } from '../../agent/rules/model.js';
 import { checkBpfRights } from '../../agent/dataplane/binding.js';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
+import { A4, A6, B4, B6, createVethPair, ping, removeVethPair, sh, vethPairNames } from './veth-pair.js';
 
 const rights = checkBpfRights();
 const haveTools = spawnSync('ip', ['-V']).status === 0 && spawnSync('nsenter', ['--version']).status === 0;
 const skip = !rights.ok ? `no BPF rights: ${rights.reason}` : !haveTools ? 'needs iproute2 and nsenter' : false;
 
-const id = process.pid % 100000;
-const NS_A = `oc2a-${id}`; // holds the dataplane on VETH_A
-const NS_B = `oc2b-${id}`; // the peer that sends traffic
-const VETH_A = `oc2va${id}`.slice(0, 15);
-const VETH_B = `oc2vb${id}`.slice(0, 15);
-const instance = `test-netns-${id}`;
-const A4 = '192.0.2.1';
-const B4 = '192.0.2.2';
-const A6 = '2001:db8::1';
-const B6 = '2001:db8::2';
+const pair = vethPairNames('');
+const { nsA: NS_A, nsB: NS_B, vethA: VETH_A } = pair; // the dataplane goes on VETH_A in NS_A; NS_B sends
+const instance = `test-netns-${process.pid % 100000}`;
 const LOADER = fileURLToPath(import.meta.resolve('@tapjs/typescript/import'));
 const HOLDER = fileURLToPath(new URL('./holder.ts', import.meta.url));
-
-const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 20_000 });
-const inNs = (ns: string, args: string[]): string[] => ['nsenter', `--net=/run/netns/${ns}`, ...args];
 
 /** The program each pinned link of VETH_A runs (`bpftool link show pinned`). */
 function linkedPrograms(instance: string): { xdp: number; tc: number } {
   const progId = (kind: string): number =>
     (JSON.parse(sh(['bpftool', '-j', 'link', 'show', 'pinned', `${DEFAULT_PIN_ROOT}/${instance}/link_${kind}_${VETH_A}`])) as { prog_id: number }).prog_id;
   return { xdp: progId('xdp'), tc: progId('tc') };
-}
-
-function ping(ns: string, addr: string, count = 1): boolean {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.01', addr], { timeout: 15_000 });
-  return r.status === 0;
 }
 
 /** Sends `count` pings at a fixed rate; returns how many replies came back. */
@@ -116,20 +102,9 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   t.teardown(async () => {
     for (const h of holders) h.child.kill('SIGKILL');
     await detachAll(instance).catch(() => undefined);
-    spawnSync('ip', ['netns', 'del', NS_A]);
-    spawnSync('ip', ['netns', 'del', NS_B]);
+    removeVethPair(pair);
   });
-  sh(['ip', 'netns', 'add', NS_A]);
-  sh(['ip', 'netns', 'add', NS_B]);
-  sh(['ip', 'link', 'add', VETH_A, 'netns', NS_A, 'type', 'veth', 'peer', 'name', VETH_B, 'netns', NS_B]);
-  for (const [ns, dev, v4, v6] of [[NS_A, VETH_A, A4, A6], [NS_B, VETH_B, B4, B6]] as const) {
-    sh(inNs(ns, ['ip', 'addr', 'add', `${v4}/24`, 'dev', dev]));
-    sh(inNs(ns, ['ip', 'addr', 'add', `${v6}/64`, 'dev', dev, 'nodad']));
-    sh(inNs(ns, ['ip', 'link', 'set', dev, 'up']));
-    sh(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']));
-  }
-  // Let the veth carrier come up.
-  for (let i = 0; i < 50 && !ping(NS_B, A4); i++) await new Promise((r) => setTimeout(r, 100));
+  await createVethPair(pair);
   t.ok(ping(NS_B, A4) && ping(NS_B, A6), 'baseline: the pair talks over IPv4 and IPv6');
 
   const tcpListener = spawn('nsenter', [`--net=/run/netns/${NS_A}`, 'nc', '-l', '-k', A4, '8080']);

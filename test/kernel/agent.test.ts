@@ -1,0 +1,87 @@
+/**
+ * The agent as it ships (dist bundle and .node), end to end on the real kernel: it runs in a
+ * namespace the test made, attached to that namespace's veth only, takes OpenC2 commands over
+ * HTTP from the peer namespace, and the peer's packets are dropped or pass as the rules say,
+ * also while the agent is dead (fail-static) and after it took the pins over again.
+ * Documentation addresses only; namespaces, pins and processes removed in teardown.
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkBpfRights } from '../../agent/dataplane/binding.js';
+import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
+import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
+import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames } from './veth-pair.js';
+
+const rights = checkBpfRights();
+const haveTools = ['ip', 'nsenter', 'curl'].every((tool) => spawnSync(tool, ['--version']).error === undefined);
+const skip = !rights.ok ? `no BPF rights: ${rights.reason}` : !haveTools ? 'needs iproute2, nsenter and curl' : false;
+
+const pair = vethPairNames('e');
+const instance = `test-agent-${process.pid % 100000}`;
+const PORT = 6767;
+
+interface Answer {
+  readonly status: number;
+  readonly status_text?: string;
+  readonly results?: { pf?: { rule_number?: number } };
+}
+
+/** POSTs one OpenC2 command from the peer namespace (B) to the agent's listener on A, as an orchestrator there would. */
+function command(body: unknown): Answer {
+  const [nsenter, ...args] = inNs(pair.nsB, ['curl', '-sS', '-m', '10', '-H', 'content-type: application/openc2+json;version=1.0', '--data-binary', '@-', `http://${A4}:${PORT}/`]);
+  const r = spawnSync(nsenter!, args, { input: JSON.stringify(body), encoding: 'utf8', timeout: 15_000 });
+  if (r.status !== 0) throw new Error(`curl from ${pair.nsB} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Answer;
+}
+
+t.test('the shipped agent enforces HTTP commands on the kernel dataplane of its own veth', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'openc2-agent-kernel-'));
+  const agents: AgentProcess[] = [];
+  t.teardown(async () => {
+    for (const agent of agents) await agent.stop('SIGKILL');
+    await detachAll(instance).catch(() => undefined);
+    removeVethPair(pair);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await createVethPair(pair);
+  t.ok(ping(pair.nsB, A4), 'baseline: B reaches A');
+
+  const start = async (): Promise<AgentProcess> => {
+    const args = ['run', '--dataplane', 'kernel', '--interfaces', pair.vethA, '--instance', instance, '--device-id', 'edge-e2e',
+      '--allow-insecure', '--http-listen', `${A4}:${PORT}`, '--http-insecure-bind', '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--log-level', 'info'];
+    const agent = startAgent(args, { netns: pair.nsA, script: BUNDLE });
+    agents.push(agent);
+    await agent.waitFor(/ready/, 30_000);
+    return agent;
+  };
+
+  const first = await start();
+  t.notMatch(first.output(), /NOTHING IS ENFORCED/, 'the kernel dataplane is enforcing');
+  t.ok(existsSync(join(DEFAULT_PIN_ROOT, instance)), 'pins under the instance folder');
+
+  const denied = command({ action: 'deny', target: { ipv4_net: `${B4}/32` }, args: { pf: { persistent: true } } });
+  t.equal(denied.status, 200, `deny answered: ${denied.status_text ?? ''}`);
+  const number = denied.results?.pf?.rule_number;
+  t.type(number, 'number', 'the deny has a rule number');
+  t.notOk(ping(pair.nsB, A4, 3), 'B is dropped once the deny is answered');
+  t.ok(ping(pair.nsB, A6), 'IPv6 from B still passes: the rule is IPv4 only');
+  // The listener is the agent's own control path: anti-lockout keeps it reachable from a denied host.
+  t.equal(command({ action: 'query', target: { features: [] } }).status, 200, 'the agent still answers B (anti-lockout)');
+
+  await first.stop('SIGKILL');
+  t.notOk(ping(pair.nsB, A4, 3), 'the deny holds with the agent dead (fail-static)');
+
+  const second = await start();
+  t.notOk(ping(pair.nsB, A4, 3), 'the deny holds after a restart took the pins over');
+  const deleted = command({ action: 'delete', target: { pf: { rule_number: number } } });
+  t.equal(deleted.status, 200, `delete answered: ${deleted.status_text ?? ''}`);
+  t.ok(ping(pair.nsB, A4, 3), 'B passes again once the delete is answered');
+  t.equal(await second.stop('SIGTERM'), 0, 'SIGTERM is a clean exit');
+
+  const detach = spawnSync(process.execPath, [BUNDLE, 'dataplane', 'detach', '--instance', instance], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(detach.status, 0, `dataplane detach: ${detach.stdout}${detach.stderr}`);
+  t.notOk(existsSync(join(DEFAULT_PIN_ROOT, instance)), 'detach removed the pins');
+});
