@@ -14,6 +14,9 @@
 // - shipped agent: the same sustained and latency runs against the agent as it ships, the
 //   bundle dist/openc2-agent.mjs (npm run build) in its own process with the heap flags of the
 //   systemd unit and procd init, `--dataplane sim`: no TypeScript loader, the bundle's shims.
+//   Then the same runs with `--dataplane kernel` on a veth of the bench's own (root only): a
+//   command is answered once its rule is in the BPF maps, so that latency is command -> rule
+//   in the kernel.
 // - fleet: 200 agents, each its own sessions, one `oc2/cmd/all` query, time until all answered.
 // The producer of the sustained and latency runs is a child process (this file with `--producer`),
 // so that the agent's commands per CPU second are the agent's own, as on a router. The sustained
@@ -26,10 +29,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkBpfRights } from '../../agent/dataplane/binding.js';
+import { detachAll } from '../../agent/dataplane/kernel.js';
 import { LinkState } from '../../agent/transports/mqtt-link.js';
 import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
+import { createVethPair, inNs, removeVethPair, vethPairNames } from '../kernel/veth-pair.js';
 import { shippedNodeOptions } from './shipped-flags.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 
@@ -144,8 +150,28 @@ async function ask<T extends Outcome>(child: ChildProcess, job: Job): Promise<T>
   return outcome as T;
 }
 
+// The kernel runs need a veth of the bench's own: the whole bench then runs in the namespace
+// holding one end (broker, producer and agents on that namespace's loopback), and this process
+// only makes the pair, waits, and removes the pair and the pins, whatever happened.
+const rights = checkBpfRights();
+const kernelSkip = process.argv[2] === '--in-netns' ? false : !rights.ok ? `no BPF rights: ${rights.reason}` : false;
+const kernelSite = process.argv[2] === '--in-netns' ? { veth: process.argv[3]!, instance: process.argv[4]! } : undefined;
+
 if (process.argv[2] === '--producer') {
   await producerChild(process.argv[3]!);
+} else if (!kernelSite && kernelSkip === false) {
+  const pair = vethPairNames('m');
+  const instance = `bench-mqtt-${process.pid % 100000}`;
+  try {
+    await createVethPair(pair);
+    const [nsenter, ...args] = inNs(pair.nsA, [process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), '--in-netns', pair.vethA, instance]);
+    const inner = spawn(nsenter!, args, { stdio: 'inherit' });
+    const [code] = (await once(inner, 'exit')) as [number | null];
+    process.exitCode = code ?? 1;
+  } finally {
+    await detachAll(instance).catch(() => undefined);
+    removeVethPair(pair);
+  }
 } else {
   console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared; figures move with it)`);
   const broker = await startMosquitto({ extra: ['max_inflight_messages 1000', 'max_connections -1'] });
@@ -205,26 +231,31 @@ if (process.argv[2] === '--producer') {
     await agent.close();
     agents.length = 0;
 
-    // The agent as it ships (bundle and heap flags), same device id and producer.
-    const state = mkdtempSync(join(tmpdir(), 'openc2-bench-'));
-    const shipped = spawn(
-      process.execPath,
-      [...shippedNodeOptions(), BUNDLE, 'run', '--dataplane', 'sim', '--device-id', 'bench', '--mqtt-url', broker.url, '--allow-insecure', '--state-dir', state, '--run-dir', join(state, 'run'), '--log-level', 'error'],
-      // Switches are set by flags, cleared by the environment (parseArgs has no --no-…).
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OPENC2_MQTT_PRESENCE: 'false', OPENC2_HTTP_ENABLED: 'false' } },
-    );
-    try {
-      const ready = await ask<{ failed: number }>(producerChild, { kind: 'ready' });
-      if (ready.failed) throw new Error('the shipped agent did not answer a query within 30 s');
-      const bundled: UnderTest = { label: ' (shipped bundle)', cpu: () => cpuMicros(shipped.pid!), rules: () => 'its own process' };
-      await sustained(bundled, RULES, false);
-      await latency(bundled, false);
-      await sustained(bundled, RULES, false, true);
-    } finally {
-      shipped.kill('SIGTERM');
-      if (shipped.exitCode === null) await once(shipped, 'exit');
-      rmSync(state, { recursive: true, force: true });
+    /** The agent as it ships (bundle and heap flags, `dataplane` its dataplane flags), same device id and producer. */
+    async function shippedRuns(label: string, dataplane: readonly string[]): Promise<void> {
+      const state = mkdtempSync(join(tmpdir(), 'openc2-bench-'));
+      const shipped = spawn(
+        process.execPath,
+        [...shippedNodeOptions(), BUNDLE, 'run', ...dataplane, '--device-id', 'bench', '--mqtt-url', broker.url, '--allow-insecure', '--state-dir', state, '--run-dir', join(state, 'run'), '--log-level', 'error'],
+        // Switches are set by flags, cleared by the environment (parseArgs has no --no-…).
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OPENC2_MQTT_PRESENCE: 'false', OPENC2_HTTP_ENABLED: 'false' } },
+      );
+      try {
+        const ready = await ask<{ failed: number }>(producerChild, { kind: 'ready' });
+        if (ready.failed) throw new Error(`the shipped agent${label} did not answer a query within 30 s`);
+        const bundled: UnderTest = { label, cpu: () => cpuMicros(shipped.pid!), rules: () => 'its own process' };
+        await sustained(bundled, RULES, false);
+        await latency(bundled, false);
+        await sustained(bundled, RULES, false, true);
+      } finally {
+        shipped.kill('SIGTERM');
+        if (shipped.exitCode === null) await once(shipped, 'exit');
+        rmSync(state, { recursive: true, force: true });
+      }
     }
+    await shippedRuns(' (shipped bundle)', ['--dataplane', 'sim']);
+    if (kernelSite) await shippedRuns(' (shipped bundle, kernel dataplane)', ['--dataplane', 'kernel', '--interfaces', kernelSite.veth, '--instance', kernelSite.instance]);
+    else console.log(`mqtt kernel dataplane runs skipped: ${kernelSkip}`);
     child.send('close');
     await once(child, 'exit');
     child = undefined;
