@@ -60,6 +60,15 @@ export class LpmTable {
   #probeLength = 0;
   /** Ancestors of the node being resolved: at most one per prefix length. */
   readonly #stack = new Int32Array(129);
+  /**
+   * The rows addBulk() made last, newest at #recentAt. A tuple rule marks the
+   * same prefixes once per port prefix and hook (up to 24 times for a port
+   * range on both sides); a row per mark was most of the rows, sorting and
+   * merging at 100k rules. Four: a rule's keys name at most four prefixes
+   * (src and dst of both `either` alternatives).
+   */
+  readonly #recent = new Int32Array(4).fill(NONE);
+  #recentAt = 0;
 
   constructor(readonly family: Family) {
     this.#words = family === 4 ? 1 : 4;
@@ -140,13 +149,28 @@ export class LpmTable {
    */
   addBulk(p: Prefix, slots: number, rank: number, shapeSlot = 0, shapeBits = 0, pin?: HostPin): void {
     this.#setProbe(p.address, p.length);
-    const n = this.#newRow();
+    const n = this.#recentRow();
     this.#store(n, slots, rank, shapeSlot, shapeBits);
     if (pin) this.#pin(n * 2 + (shapeSlot & 1), pin);
   }
 
+  /**
+   * A recent bulk row of the probe's prefix, else a new one. Only the newest
+   * row of a prefix is ever recent, so what it collects stays in the order
+   * resolveAll() merges rows in (the first pinned key shows).
+   */
+  #recentRow(): number {
+    for (const r of this.#recent) if (r !== NONE && this.#compareProbe(r) === 0) return r;
+    const n = this.#newRow();
+    this.#recentAt = (this.#recentAt + 1) % this.#recent.length;
+    this.#recent[this.#recentAt] = n;
+    return n;
+  }
+
   /** Sorts the bulk-added rows, merges rows of the same prefix and resolves every value. */
   resolveAll(): void {
+    // Merging frees rows, which in-place changes reuse.
+    this.#recent.fill(NONE);
     const rows = this.#rows <= KEYED_ROWS && this.#words === 1 ? this.#sortByKey() : this.#sortByCompare();
     // Merged in place: a row is kept at or before where it was read.
     let size = 0;
