@@ -274,42 +274,50 @@ export class RuleSet {
       const rr: RankedRule = { number: rule.number, rank: (i + 1) * RANK_STEP, slot, rule };
       set.order.push(rr);
       set.byNumber.set(rr.number, rr);
-      const hooks = ruleHooks(rule);
-      const ingress = rule.direction !== 'egress';
-      const egress = rule.direction !== 'ingress';
-      const family = rule.match.family;
-      const side = lpmSide(rule.match);
-      if (side) {
-        set.lpm[familyIndex(family)]!.addBulk(rule.match[side]!, slotBits(side, ingress, egress), rr.rank);
-        continue;
-      }
-      const table = set.tuples[familyIndex(family)]!;
-      for (const term of tupleTerms(rule)) {
-        fillKey(table, term);
-        for (const hook of hooks) {
-          // Rules come in rank order, so a shape's first rule is its best and
-          // shapes are created in the order of their best rank: the index
-          // they get now is already their place in the kernel's walk.
-          const sig = shapeSig(family, hook, term);
-          let shape = set.shapes.get(sig);
-          if (!shape) {
-            const list = set.shapeLists[listIndex(hook, family)]!;
-            if (list.length === MAX_SHAPES)
-              throw new CompileError('ERR_TOO_MANY_SHAPES', `more than ${MAX_SHAPES} rule shapes for hook/family ${hook}/${family}; the kernel walks at most ${MAX_SHAPES}`);
-            shape = newShape(family, hook, term, list.length, rr.rank);
-            list.push(shape);
-            set.shapes.set(sig, shape);
-          }
-          table.key[0] = hook;
-          table.key[1] = shape.index;
-          set.markPrefixes(shape, term, table.add(rr.rank) ? rr.rank : RANK_NONE, undefined);
-        }
-      }
+      set.placeBulk(rr);
     }
     set.nextSlot = maxSlot + 1;
     for (let s = FIRST_RULE_SLOT; s < set.nextSlot; s++) if (!used[s]) set.freeSlots.push(s);
     for (const t of set.lpm) t.resolveAll();
     return set;
+  }
+
+  /** Stores a rule's LPM prefix or tuple keys for compile(), LPM values unresolved. */
+  private placeBulk(rr: RankedRule): void {
+    const rule = rr.rule;
+    const family = rule.match.family;
+    const side = lpmSide(rule.match);
+    if (side) {
+      this.lpm[familyIndex(family)]!.addBulk(rule.match[side]!, slotBits(side, rule.direction !== 'egress', rule.direction !== 'ingress'), rr.rank);
+      return;
+    }
+    const table = this.tuples[familyIndex(family)]!;
+    for (const term of tupleTerms(rule)) {
+      fillKey(table, term);
+      for (const hook of ruleHooks(rule)) {
+        // Rules come in rank order, so a shape's first rule is its best and
+        // shapes are created in the order of their best rank: the index
+        // they get now is already their place in the kernel's walk.
+        let shape = this.shapes.get(shapeSig(family, hook, term));
+        if (!shape) {
+          if (this.shapeLists[listIndex(hook, family)]!.length === MAX_SHAPES)
+            throw new CompileError('ERR_TOO_MANY_SHAPES', `more than ${MAX_SHAPES} rule shapes for hook/family ${hook}/${family}; the kernel walks at most ${MAX_SHAPES}`);
+          shape = this.addShape(family, hook, term, rr.rank);
+        }
+        table.key[0] = hook;
+        table.key[1] = shape.index;
+        this.markPrefixes(shape, term, table.add(rr.rank) ? rr.rank : RANK_NONE, undefined);
+      }
+    }
+  }
+
+  /** A new shape of a term at a hook, last in its list, with best rank `best`. */
+  private addShape(family: Family, hook: 0 | 1, t: TupleTerm, best: number): Shape {
+    const list = this.shapeLists[listIndex(hook, family)]!;
+    const shape = newShape(family, hook, t, list.length, best);
+    list.push(shape);
+    this.shapes.set(shapeSig(family, hook, t), shape);
+    return shape;
   }
 
   /**
@@ -497,10 +505,7 @@ export class RuleSet {
         const sig = shapeSig(family, hook, term);
         let shape = this.shapes.get(sig);
         if (!shape) {
-          const list = this.shapeLists[listIndex(hook, family)]!;
-          shape = newShape(family, hook, term, list.length, rank);
-          list.push(shape);
-          this.shapes.set(sig, shape);
+          shape = this.addShape(family, hook, term, rank);
           out.push(shapeEntry(shape), this.shapeCount(family, hook));
         } else if (rank < shape.best) {
           shape.best = rank;
