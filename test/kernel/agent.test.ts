@@ -16,8 +16,8 @@ import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
 import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames } from './veth-pair.js';
 
 const rights = checkBpfRights();
-const haveTools = ['ip', 'nsenter', 'curl'].every((tool) => spawnSync(tool, ['--version']).error === undefined);
-const skip = !rights.ok ? `no BPF rights: ${rights.reason}` : !haveTools ? 'needs iproute2, nsenter and curl' : false;
+const haveTools = ['ip', 'nsenter'].every((tool) => spawnSync(tool, ['--version']).error === undefined);
+const skip = !rights.ok ? `no BPF rights: ${rights.reason}` : !haveTools ? 'needs iproute2 and nsenter' : false;
 
 const pair = vethPairNames('e');
 const instance = `test-agent-${process.pid % 100000}`;
@@ -29,11 +29,16 @@ interface Answer {
   readonly results?: { pf?: { rule_number?: number } };
 }
 
+/** A one-shot HTTP client for the peer namespace: POSTs stdin to argv[1], prints the answer's body. */
+const POST = `const body = require('node:fs').readFileSync(0);
+fetch(process.argv[1], { method: 'POST', headers: { 'content-type': 'application/openc2+json;version=1.0' }, body, signal: AbortSignal.timeout(10000) })
+  .then((r) => r.text()).then((text) => process.stdout.write(text));`;
+
 /** POSTs one OpenC2 command from the peer namespace (B) to the agent's listener on A, as an orchestrator there would. */
 function command(body: unknown): Answer {
-  const [nsenter, ...args] = inNs(pair.nsB, ['curl', '-sS', '-m', '10', '-H', 'content-type: application/openc2+json;version=1.0', '--data-binary', '@-', `http://${A4}:${PORT}/`]);
+  const [nsenter, ...args] = inNs(pair.nsB, [process.execPath, '-e', POST, `http://${A4}:${PORT}/`]);
   const r = spawnSync(nsenter!, args, { input: JSON.stringify(body), encoding: 'utf8', timeout: 15_000 });
-  if (r.status !== 0) throw new Error(`curl from ${pair.nsB} failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`POST from ${pair.nsB} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Answer;
 }
 
@@ -52,7 +57,7 @@ t.test('the shipped agent enforces HTTP commands on the kernel dataplane of its 
   const start = async (): Promise<AgentProcess> => {
     const args = ['run', '--dataplane', 'kernel', '--interfaces', pair.vethA, '--instance', instance, '--device-id', 'edge-e2e',
       '--allow-insecure', '--http-listen', `${A4}:${PORT}`, '--http-insecure-bind', '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--log-level', 'info'];
-    const agent = startAgent(args, { netns: pair.nsA, script: BUNDLE });
+    const agent = startAgent(args, { netns: pair.nsA });
     agents.push(agent);
     await agent.waitFor(/ready/, 30_000);
     return agent;
