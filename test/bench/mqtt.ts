@@ -35,9 +35,9 @@ import { LinkState } from '../../agent/transports/mqtt-link.js';
 import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import { createVethPair, inNs, removeVethPair, vethPairNames } from '../kernel/veth-pair.js';
 import { shippedNodeOptions } from './shipped-flags.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
 
 const RULES = 10_000;
 const SAMPLES = 1_000;
