@@ -29,14 +29,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkBpfRights } from '../../agent/dataplane/binding.js';
 import { detachAll } from '../../agent/dataplane/kernel.js';
 import { LinkState } from '../../agent/transports/mqtt-link.js';
 import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { createVethPair, inNs, removeVethPair, vethPairNames } from '../kernel/veth-pair.js';
+import { createVethPair, inNs, removeVethPair, vethPairNames, vethPairSkip } from '../kernel/veth-pair.js';
 import { shippedNodeOptions } from './shipped-flags.js';
 
 const RULES = 10_000;
@@ -153,9 +152,9 @@ async function ask<T extends Outcome>(child: ChildProcess, job: Job): Promise<T>
 // The kernel runs need a veth of the bench's own: the whole bench then runs in the namespace
 // holding one end (broker, producer and agents on that namespace's loopback), and this process
 // only makes the pair, waits, and removes the pair and the pins, whatever happened.
-const rights = checkBpfRights();
-const kernelSkip = process.argv[2] === '--in-netns' ? false : !rights.ok ? `no BPF rights: ${rights.reason}` : false;
 const kernelSite = process.argv[2] === '--in-netns' ? { veth: process.argv[3]!, instance: process.argv[4]! } : undefined;
+// Asked only where it decides something: the producer child and the run inside the namespace do not probe BPF.
+const kernelSkip = process.argv[2] === '--producer' || kernelSite ? false : vethPairSkip();
 
 if (process.argv[2] === '--producer') {
   await producerChild(process.argv[3]!);

@@ -10,14 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkBpfRights } from '../../agent/dataplane/binding.js';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
-import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames } from './veth-pair.js';
+import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
 
-const rights = checkBpfRights();
-const haveTools = ['ip', 'nsenter'].every((tool) => spawnSync(tool, ['--version']).error === undefined);
-const skip = !rights.ok ? `no BPF rights: ${rights.reason}` : !haveTools ? 'needs iproute2 and nsenter' : false;
+const skip = vethPairSkip();
 
 const pair = vethPairNames('e');
 const instance = `test-agent-${process.pid % 100000}`;

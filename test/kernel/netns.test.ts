@@ -10,13 +10,10 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Rule, RuleMatch } from '../../agent/rules/model.js';
-import { checkBpfRights } from '../../agent/dataplane/binding.js';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
-import { A4, A6, B4, B6, createVethPair, ping, removeVethPair, sh, vethPairNames } from './veth-pair.js';
+import { A4, A6, B4, B6, createVethPair, ping, removeVethPair, sh, vethPairNames, vethPairSkip } from './veth-pair.js';
 
-const rights = checkBpfRights();
-const haveTools = spawnSync('ip', ['-V']).status === 0 && spawnSync('nsenter', ['--version']).status === 0;
-const skip = !rights.ok ? `no BPF rights: ${rights.reason}` : !haveTools ? 'needs iproute2 and nsenter' : false;
+const skip = vethPairSkip();
 
 const pair = vethPairNames('');
 const { nsA: NS_A, nsB: NS_B, vethA: VETH_A } = pair; // the dataplane goes on VETH_A in NS_A; NS_B sends

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { checkBpfRights } from '../../agent/dataplane/binding.js';
 
 /**
  * Two network namespaces made by the test, joined by a veth pair: the dataplane goes on side A's
@@ -15,6 +16,14 @@ export const A4 = '192.0.2.1';
 export const B4 = '192.0.2.2';
 export const A6 = '2001:db8::1';
 export const B6 = '2001:db8::2';
+
+/** Why a test or bench cannot make a veth pair and load BPF programs here, or false when it can. */
+export function vethPairSkip(): string | false {
+  const rights = checkBpfRights();
+  if (!rights.ok) return `no BPF rights: ${rights.reason}`;
+  const haveTools = spawnSync('ip', ['-V']).status === 0 && spawnSync('nsenter', ['--version']).status === 0;
+  return haveTools ? false : 'needs iproute2 and nsenter';
+}
 
 export const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 20_000 });
 /** `args` run in namespace `ns`; nsenter, not `ip netns exec`, so /sys/fs/bpf pins stay visible. */
