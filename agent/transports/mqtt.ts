@@ -64,6 +64,16 @@ export interface MqttTransport {
  */
 const RECEIVE_MAXIMUM = 32;
 
+/**
+ * Commands taken from MQTT.js in one event-loop turn; the next waits for the next turn. A burst
+ * of RECEIVE_MAXIMUM commands taken at once keeps every one of them alive until the last is
+ * handled, long enough for a scavenge to copy and promote them all: the shipped agent spent
+ * 39% of its time collecting. Eight a turn keeps the window to the broker at RECEIVE_MAXIMUM
+ * and responses still leave in batches, for a quarter less CPU per command (bench:mqtt). It
+ * also lets timers, HTTP and the dataplane in between bursts.
+ */
+const COMMANDS_PER_TURN = 8;
+
 /** What goes back for one command: the response (none when not wanted) in the request's encoding. */
 interface Answer {
   readonly request: MessageHeaders;
@@ -290,7 +300,13 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     if (taken.length === 0) drained?.();
   }
 
+  let takenThisTurn = 0;
+  const nextTurn = () => {
+    takenThisTurn = 0;
+  };
+
   link.client.handleMessage = (packet, done) => {
+    if (takenThisTurn++ === 0) setImmediate(nextTurn);
     const client = link.client;
     const stream = client.stream;
     const messageId = packet.messageId!;
@@ -321,8 +337,10 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
         release();
       },
     );
-    // An error to MQTT.js's callback skips its own PUBACK and lets it parse the next packet.
-    if (packet.qos === 1) done(ACK_LATER);
+    // An error to MQTT.js's callback skips its own PUBACK and lets it hand over the next packet.
+    if (packet.qos !== 1) return;
+    if (takenThisTurn < COMMANDS_PER_TURN) done(ACK_LATER);
+    else setImmediate(done, ACK_LATER);
   };
 
   let presence: MqttLink | undefined;

@@ -103,6 +103,23 @@ t.test('a repeated request id is applied once and answered again with the first 
   t.same(p.responsesTo(id)[1]!.message.body, p.responsesTo(id)[0]!.message.body, 'the same answer twice');
 });
 
+t.test('a burst of pipelined commands is applied in arrival order: rule numbers and responses follow the publishes', async (t) => {
+  const a = await agent(t, { deviceId: 'burst' });
+  const p = await producer(t, 'orch-burst');
+  // More than the agent takes in one turn and more than its receive window, published without waiting.
+  const denies = Array.from({ length: 100 }, (_, i) => ({ action: 'deny', target: { ipv4_net: `198.51.100.${i}/32` } }));
+  const ids = await Promise.all(denies.map((deny) => p.send('oc2/cmd/device/burst', deny)));
+  await p.until(() => ids.every((id) => p.responsesTo(id).length > 0), 10_000);
+  const numbers = ids.map((id) => (p.responsesTo(id)[0]!.message.body as { openc2: { response: { status: number; results?: { pf?: { rule_number?: number } } } } }).openc2.response);
+  t.ok(numbers.every((r) => r.status === 200), 'every command answered 200');
+  const ruleNumbers = numbers.map((r) => r.results?.pf?.rule_number);
+  t.same(ruleNumbers, [...ruleNumbers].sort((x, y) => x! - y!), 'rule numbers ascend in publish order');
+  t.equal(new Set(ruleNumbers).size, 100, 'one rule per command');
+  const answered = p.received.map((m) => m.message.headers.request_id).filter((id) => ids.includes(id as string));
+  t.same(answered, ids, 'responses arrive in publish order, each once');
+  t.equal(a.dataplane.rules.length, 100, 'all 100 rules in the dataplane');
+});
+
 t.test('bad frames get an error response or a log line, and the agent keeps serving', async (t) => {
   const a = await agent(t, { deviceId: 'bad', 'limits.maxMessageBytes': '2048' });
   const p = await producer(t, 'orch-bad');
