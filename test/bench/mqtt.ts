@@ -17,6 +17,9 @@
 //   Then the same runs with `--dataplane kernel` on a veth of the bench's own (root only): a
 //   command is answered once its rule is in the BPF maps, so that latency is command -> rule
 //   in the kernel.
+// - floor: the same latency runs against an echo client in its own process (MQTT.js and the codec,
+//   no consumer: it answers 200 at once), so the agent's p99 reads against what this machine's
+//   broker round trip alone gives, in the same run.
 // - fleet: 200 agents, each its own sessions, one `oc2/cmd/all` query, time until all answered.
 // The producer of the sustained and latency runs is a child process (this file with `--producer`),
 // so that the agent's commands per CPU second are the agent's own, as on a router. The sustained
@@ -29,9 +32,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { decodeMessage, encodeMessage } from '../../agent/codec/codec.js';
+import type { MessageHeaders } from '../../agent/codec/envelope.js';
 import { detachAll } from '../../agent/dataplane/kernel.js';
 import { LinkState } from '../../agent/transports/mqtt-link.js';
-import { publishProperties } from '../../agent/transports/mqtt-topics.js';
+import { publishProperties, readFrameProperties } from '../../agent/transports/mqtt-topics.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -142,6 +148,23 @@ async function producerChild(url: string): Promise<void> {
   process.send!('ready');
 }
 
+/**
+ * The child that stands in for the agent in the floor runs: every request on the bench's device
+ * topic answered 200 at once, in its encoding, framed as the agent frames responses.
+ */
+async function echoChild(url: string): Promise<void> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'bench-echo', clean: true });
+  await client.subscribeAsync({ [topic]: { qos: 1 } });
+  client.on('message', (_topic, payload, packet) => {
+    const { encoding } = readFrameProperties(packet.properties, payload);
+    const { headers } = decodeMessage(payload, encoding, 1 << 20) as { headers: MessageHeaders };
+    const response = { headers: { request_id: headers.request_id, created: Date.now(), from: 'bench', to: [headers.from!] }, body: { openc2: { response: { status: 200 } } } };
+    client.publish(`oc2/rsp/${headers.from}`, encodeMessage(response, encoding), { qos: 1, retain: false, properties: publishProperties('rsp', encoding) });
+  });
+  process.on('disconnect', () => void client.endAsync(true).then(() => process.exit(0)));
+  process.send!('ready');
+}
+
 /** Sends `job` to the producer child and waits for its outcome. */
 async function ask<T extends Outcome>(child: ChildProcess, job: Job): Promise<T> {
   child.send(job);
@@ -154,10 +177,12 @@ async function ask<T extends Outcome>(child: ChildProcess, job: Job): Promise<T>
 // only makes the pair, waits, and removes the pair and the pins, whatever happened.
 const kernelSite = process.argv[2] === '--in-netns' ? { veth: process.argv[3]!, instance: process.argv[4]! } : undefined;
 // Asked only where it decides something: the producer child and the run inside the namespace do not probe BPF.
-const kernelSkip = process.argv[2] === '--producer' || kernelSite ? false : vethPairSkip();
+const kernelSkip = process.argv[2] === '--producer' || process.argv[2] === '--echo' || kernelSite ? false : vethPairSkip();
 
 if (process.argv[2] === '--producer') {
   await producerChild(process.argv[3]!);
+} else if (process.argv[2] === '--echo') {
+  await echoChild(process.argv[3]!);
 } else if (!kernelSite && kernelSkip === false) {
   const pair = vethPairNames('m');
   const instance = `bench-mqtt-${process.pid % 100000}`;
@@ -186,7 +211,7 @@ if (process.argv[2] === '--producer') {
     const producerChild = child;
 
     /** The agent under test: a label, its CPU time so far (µs), and its rule count where it can be read. */
-    type UnderTest = { readonly label: string; readonly cpu: () => number; readonly rules: () => string };
+    type UnderTest = { readonly label: string; readonly cpu: () => number; readonly rules: () => string; readonly echo?: boolean };
     const inProcess: UnderTest = {
       label: '',
       cpu: () => {
@@ -216,9 +241,9 @@ if (process.argv[2] === '--producer') {
       const agentMicros = under.cpu() - agentBefore;
       for (const encoding of ENCODINGS) {
         const sorted = samples[encoding].sort((a, b) => a - b);
-        console.log(`mqtt latency${under.label} ${encoding}, ${persistent ? 'persistent' : 'non-persistent'} rules: p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, alternated with ${SAMPLES} in the other encoding; ${under.rules()}; target p99 <= 5 ms)`);
+        console.log(`mqtt latency${under.label} ${encoding}, ${under.echo ? 'no consumer' : `${persistent ? 'persistent' : 'non-persistent'} rules`}: p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, alternated with ${SAMPLES} in the other encoding; ${under.rules()}; target p99 <= 5 ms)`);
       }
-      console.log(`  agent CPU ${Math.round(agentMicros / (SAMPLES * ENCODINGS.length))} us per command, both encodings`);
+      console.log(`  ${under.echo ? 'echo client' : 'agent'} CPU ${Math.round(agentMicros / (SAMPLES * ENCODINGS.length))} us per command, both encodings`);
     }
 
     // The first run also loads the rule set the latency runs start from.
@@ -251,6 +276,17 @@ if (process.argv[2] === '--producer') {
         if (shipped.exitCode === null) await once(shipped, 'exit');
         rmSync(state, { recursive: true, force: true });
       }
+    }
+    // The floor: the broker round trip of this machine, this run, with an echo client where the agent was.
+    const echo = fork(fileURLToPath(import.meta.url), ['--echo', broker.url]);
+    try {
+      await once(echo, 'message');
+      const floor: UnderTest = { label: ' floor (echo client)', cpu: () => cpuMicros(echo.pid!), rules: () => 'answered 200 at once, in its own process', echo: true };
+      // Its first commands warm its JIT, as the agent's sustained run warms the agent's.
+      await ask(producerChild, { kind: 'sustained', count: RULES, persistent: false });
+      await latency(floor, false);
+    } finally {
+      echo.kill();
     }
     await shippedRuns(' (shipped bundle)', ['--dataplane', 'sim']);
     if (kernelSite) await shippedRuns(' (shipped bundle, kernel dataplane)', ['--dataplane', 'kernel', '--interfaces', kernelSite.veth, '--instance', kernelSite.instance]);
