@@ -27,6 +27,7 @@ function fromRuleError(err: RuleError, command: ParsedCommand): CommandError {
   const codes: Record<RuleErrorCode, ErrorCode> = {
     'number-in-use': command.profile.ruleNumberInUse,
     'numbers-exhausted': 'internal',
+    'rules-full': 'internal',
     'unknown-rule': 'notRemoved',
     dataplane: 'internal',
     storage: 'internal',

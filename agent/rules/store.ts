@@ -1,6 +1,7 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Logger } from '../log/logger.js';
 import { systemClock, type Clock } from './clock.js';
+import { FIRST_RULE_SLOT, MAX_SLOTS } from './compile.js';
 import { RuleError } from './errors.js';
 import type { Rule } from './model.js';
 import { RuleFile, type RuleRecord } from './persist.js';
@@ -10,6 +11,13 @@ import { Schedule } from './schedule.js';
 
 /** Largest rule number: the kernel keys rules by a 32-bit number. */
 export const MAX_RULE_NUMBER = 0xffffffff;
+
+/**
+ * Most rules the store holds: one kernel counter slot each (pf_abi.h PF_MAX_SLOTS), and the
+ * heap the agent ships with is sized for them. Scheduled rules count: each needs its slot
+ * when it starts, and a start must not fail for want of one.
+ */
+export const MAX_RULES = MAX_SLOTS - FIRST_RULE_SLOT;
 
 /** A rule as a command asks for it; the store gives the number. */
 export type NewRule = Omit<Rule, 'number'>;
@@ -120,6 +128,7 @@ export class RuleStore {
     let journaled!: Promise<void>;
     const rule = await this.#exclusive(async () => {
       if (options.number !== undefined && this.#records.has(options.number)) throw new RuleError('number-in-use', `Rule number currently in use: ${options.number}`);
+      if (this.#records.size >= MAX_RULES) throw new RuleError('rules-full', `Rule table full: this agent holds at most ${MAX_RULES} rules; delete some first`);
       let number = options.number;
       if (number === undefined) {
         while (this.#records.has(this.#nextNumber)) this.#nextNumber++;

@@ -5,6 +5,7 @@ import t from 'tap';
 import type { Rule } from '../../agent/rules/model.js';
 import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { RuleFile } from '../../agent/rules/persist.js';
+import { MAX_RULES } from '../../agent/rules/store.js';
 import { startAgent } from '../fixtures/consumer-harness.js';
 
 // Never a half-applied rule set: a change the dataplane or the disk refuses is undone everywhere.
@@ -84,4 +85,23 @@ t.test('a state directory that cannot be created: the consumer refuses to start'
   t.teardown(() => rm(root, { recursive: true, force: true }));
   await writeFile(join(root, 'file'), '');
   await t.rejects(startAgent(t.teardown, {}, { dirs: { stateDir: join(root, 'file', 'state'), runDir: join(root, 'run') } }), { code: 'ENOTDIR' });
+});
+
+t.test(`a full rule table: rule ${MAX_RULES + 1} is refused with 500 "Rule table full", nothing stored; a delete makes room`, async (t) => {
+  const agent = await startAgent(t.teardown);
+  /** The i-th of MAX_RULES distinct rules: 256 sources times 512 ports. */
+  const deny = (i: number) => ({ action: 'deny', target: { ipv4_connection: { protocol: 'tcp', src_addr: `198.51.100.${i % 256}/32`, dst_port: 1 + Math.floor(i / 256) } } });
+  let refused = 0;
+  for (let i = 0; i < MAX_RULES; i += 1000) {
+    const batch = await Promise.all(Array.from({ length: Math.min(1000, MAX_RULES - i) }, (_, j) => agent.send(deny(i + j))));
+    refused += batch.filter((r) => r?.status !== 200).length;
+  }
+  t.equal(refused, 0, `all ${MAX_RULES} rules taken`);
+  const full = await agent.send({ action: 'deny', target: { ipv4_net: '203.0.113.0/24' } });
+  t.equal(full?.status, 500);
+  t.match(full?.status_text, /Rule table full: this agent holds at most 131070 rules/);
+  t.equal(agent.dataplane.rules.length, MAX_RULES, 'nothing more in the dataplane');
+  t.notOk(agent.log.some((line) => line.includes('command crashed')), 'a refusal, not a crash');
+  t.equal((await agent.send({ action: 'delete', target: { 'pf:rule_number': 1 } }))?.status, 200);
+  t.equal((await agent.send({ action: 'deny', target: { ipv4_net: '203.0.113.0/24' } }))?.status, 200, 'room again after a delete');
 });
