@@ -105,12 +105,24 @@ export class TupleTable {
     this.#buckets[at] = i;
   }
 
+  /**
+   * MurmurHash3 (x86, 32-bit) over the key's words. Each word is mixed before it joins the
+   * hash: a multiply alone carries a word's high bits only upwards, and keys that differ in
+   * an address's last byte or a port (a rule per host of a /24) then shared a few hundred
+   * bucket runs: 61 probes per key on average for 30k such keys, 1.4 with this.
+   */
   #hashKey(): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < this.#words; i++) h = Math.imul(h ^ this.#keyWords[i]!, 0x01000193);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x85ebca6b);
-    return (h ^ (h >>> 13)) >>> 0;
+    let h = 0;
+    for (let i = 0; i < this.#words; i++) {
+      let k = Math.imul(this.#keyWords[i]!, 0xcc9e2d51);
+      k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+      h ^= k;
+      h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+    }
+    h ^= this.#bytes;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
   }
 
   /** The bucket holding `key`, or the empty bucket where it would go. */
