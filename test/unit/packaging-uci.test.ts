@@ -245,7 +245,7 @@ start_service
     'open agent',
     `set command /usr/bin/node /usr/lib/openc2/openc2-agent.mjs run --config ${json}`,
     'set respawn 3600 5 7',
-    'set env NODE_OPTIONS=--max-old-space-size=96 --max-semi-space-size=2',
+    'set env NODE_OPTIONS=--max-old-space-size=128 --max-semi-space-size=2',
     'set stdout 1',
     'set stderr 1',
     'set limits memlock=unlimited unlimited',
