@@ -16,7 +16,7 @@ import type { AgentConfig } from '../../agent/config/config.js';
 import { startConsumer, type ConsumerService } from '../../agent/consumer/consumer.js';
 import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { createLogger } from '../../agent/log/logger.js';
-import { shippedNodeOptions } from './shipped-flags.js';
+import { shippedNodeOptions } from '../helpers/shipped-flags.js';
 
 const RULES = 100_000;
 const BATCH = 20_000;

@@ -42,7 +42,7 @@ import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-ag
 import { Producer } from '../helpers/mqtt-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { createVethPair, inNs, removeVethPair, vethPairNames, vethPairSkip } from '../kernel/veth-pair.js';
-import { shippedNodeOptions } from './shipped-flags.js';
+import { shippedNodeOptions } from '../helpers/shipped-flags.js';
 
 const RULES = 10_000;
 const SAMPLES = 1_000;

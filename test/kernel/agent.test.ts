@@ -7,11 +7,17 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
+import { DEFAULT_PRIORITY } from '../../agent/rules/model.js';
+import { RuleFile, type RuleRecord } from '../../agent/rules/persist.js';
+import { shapeRule } from '../../agent/rules/rule-shape.js';
+import { MAX_RULES } from '../../agent/rules/store.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
+import { shippedNodeOptions } from '../helpers/shipped-flags.js';
 import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
 
 const skip = vethPairSkip();
@@ -32,11 +38,17 @@ fetch(process.argv[1], { method: 'POST', headers: { 'content-type': 'application
   .then((r) => r.text()).then((text) => process.stdout.write(text));`;
 
 /** POSTs one OpenC2 command from the peer namespace (B) to the agent's listener on A, as an orchestrator there would. */
-function command(body: unknown): Answer {
-  const [nsenter, ...args] = inNs(pair.nsB, [process.execPath, '-e', POST, `http://${A4}:${PORT}/`]);
+function command(body: unknown, to: { nsB: string } = pair): Answer {
+  const [nsenter, ...args] = inNs(to.nsB, [process.execPath, '-e', POST, `http://${A4}:${PORT}/`]);
   const r = spawnSync(nsenter!, args, { input: JSON.stringify(body), encoding: 'utf8', timeout: 15_000 });
   if (r.status !== 0) throw new Error(`POST from ${pair.nsB} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Answer;
+}
+
+/** The agent's arguments on the kernel dataplane of `veth`, listening on A, with its state under `dir`. */
+function kernelArgs(veth: string, pins: string, dir: string): string[] {
+  return ['run', '--dataplane', 'kernel', '--interfaces', veth, '--instance', pins, '--device-id', 'edge-e2e',
+    '--allow-insecure', '--http-listen', `${A4}:${PORT}`, '--http-insecure-bind', '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--log-level', 'info'];
 }
 
 t.test('the shipped agent enforces HTTP commands on the kernel dataplane of its own veth', { skip }, async (t) => {
@@ -52,9 +64,7 @@ t.test('the shipped agent enforces HTTP commands on the kernel dataplane of its 
   t.ok(ping(pair.nsB, A4), 'baseline: B reaches A');
 
   const start = async (): Promise<AgentProcess> => {
-    const args = ['run', '--dataplane', 'kernel', '--interfaces', pair.vethA, '--instance', instance, '--device-id', 'edge-e2e',
-      '--allow-insecure', '--http-listen', `${A4}:${PORT}`, '--http-insecure-bind', '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--log-level', 'info'];
-    const agent = startAgent(args, { netns: pair.nsA });
+    const agent = startAgent(kernelArgs(pair.vethA, instance, dir), { netns: pair.nsA });
     agents.push(agent);
     await agent.waitFor(/ready/, 30_000);
     return agent;
@@ -86,4 +96,42 @@ t.test('the shipped agent enforces HTTP commands on the kernel dataplane of its 
   const detach = spawnSync(process.execPath, [BUNDLE, 'dataplane', 'detach', '--instance', instance], { encoding: 'utf8', timeout: 30_000 });
   t.equal(detach.status, 0, `dataplane detach: ${detach.stdout}${detach.stderr}`);
   t.notOk(existsSync(join(DEFAULT_PIN_ROOT, instance)), 'detach removed the pins');
+});
+
+t.test(`a full table (${MAX_RULES} rules) restores on the kernel under the shipped heap flags; one more is refused, not a crash`, { skip }, async (t) => {
+  const full = vethPairNames('f');
+  const pins = `test-full-${process.pid % 100000}`;
+  const dir = mkdtempSync(join(tmpdir(), 'openc2-agent-full-'));
+  let agent: AgentProcess | undefined;
+  t.teardown(async () => {
+    await agent?.stop('SIGKILL');
+    await detachAll(pins).catch(() => undefined);
+    removeVethPair(full);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // As the store writes them: persistent rules in the state directory's snapshot, 256 sources times 512 ports,
+  // each with the request_id of the command that made it, as an orchestrator's commands leave them.
+  const records: RuleRecord[] = Array.from({ length: MAX_RULES }, (_, i) => ({
+    commandId: randomUUID(),
+    rule: shapeRule({
+      number: i + 1, action: 'deny', drop: 'none', direction: 'ingress', priority: DEFAULT_PRIORITY, logged: false, stateful: false, persistent: true, source: 'pf',
+      match: { family: 4, src: { family: 4, address: Uint8Array.of(198, 51, 100, i % 256), length: 32 }, protocol: 6, dstPorts: { low: 1 + (i >> 8), high: 1 + (i >> 8) } },
+    }),
+  }));
+  const file = new RuleFile(join(dir, 'state'), true);
+  await file.compact(records, MAX_RULES + 1);
+  await file.close();
+  await createVethPair(full);
+
+  agent = startAgent(kernelArgs(full.vethA, pins, dir), { netns: full.nsA, env: { NODE_OPTIONS: shippedNodeOptions().join(' ') } });
+  await agent.waitFor(/ready/, 120_000);
+  t.match(agent.output(), new RegExp(`rules restored .*rules=${MAX_RULES} enforced=${MAX_RULES}`), 'every rule restored and enforced');
+  const refused = command({ action: 'deny', target: { ipv4_net: `${B4}/32` } }, full);
+  t.equal(refused.status, 500, 'one rule more is refused');
+  t.match(refused.status_text, /Rule table full/);
+  t.ok(ping(full.nsB, A4), 'B still passes: the refused deny is nowhere');
+  t.equal(command({ action: 'delete', target: { pf: { rule_number: 1 } } }, full).status, 200, 'a delete makes room');
+  t.equal(command({ action: 'deny', target: { ipv4_net: `${B4}/32` } }, full).status, 200, 'and the deny is taken');
+  t.notOk(ping(full.nsB, A4, 3), 'B is dropped');
+  t.equal(await agent.stop('SIGTERM'), 0, 'the agent is alive and exits cleanly');
 });
