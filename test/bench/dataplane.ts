@@ -11,6 +11,7 @@ import { detachAll, openKernelDataplane } from '../../agent/dataplane/kernel.js'
 import { loadavg } from 'node:os';
 import { buildFrame } from '../kernel/frames.js';
 import { REALISTIC_MIX, mix, realisticMix, v6 } from './dataplane-mix.js';
+import { helperCallNs } from './helper-call.js';
 
 const REPEAT = Number(process.env.OPENC2_BENCH_REPEAT ?? 200_000);
 /** Each figure is the fastest of this many runs: the machine is shared, and other load only ever adds time. */
@@ -89,6 +90,14 @@ async function main(): Promise<void> {
     const big = costs.get(100_000)!;
     out(`ratio 100k/1 rule: hit ${(big.hit / one.hit).toFixed(2)}x, miss ${(big.miss / one.miss).toFixed(2)}x, near miss ${(big.near / one.near).toFixed(2)}x (target <= 2.0x)`);
     out(`ratio 100k rules/empty program, each against the empty runs taken in turn with it: hit ${overEmpty(big, 'hit')}x, miss ${overEmpty(big, 'miss')}x, near miss ${overEmpty(big, 'near')}x (target <= 4x)`);
+    // A 100k hit makes three calls the verifier cannot inline (the source's host and LPM lookups, the
+    // destination's host lookup); what each costs here says how much of the ratio is the machine's.
+    const call = helperCallNs();
+    out(
+      typeof call === 'string'
+        ? `helper call cost not measured: ${call}`
+        : `one BPF helper call (not inlined, as a hash or LPM lookup is) costs ${call.ns.toFixed(1)} ns here, ${(call.ns / call.emptyNs).toFixed(2)}x the empty program (${call.emptyNs} ns); ${call.mitigations}`,
+    );
 
     // Load 100k as a new generation: compile + encode + write + switch; the median of 3.
     const loads: number[] = [];
