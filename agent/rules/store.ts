@@ -63,6 +63,8 @@ export class RuleStore {
   readonly #enforced = new PrecedenceList();
   readonly #schedule: Schedule;
   #persistentCount = 0;
+  /** Deletes out of the maps whose journal line is not on disk yet. */
+  #deleting = 0;
   #nextNumber = 1;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -100,6 +102,9 @@ export class RuleStore {
       }
       this.#remember(record);
     }
+    // Only files written without the limit (or edited by hand) hold more; refusing to start says so, where
+    // compiling them would fail on the kernel's slots with a less useful message.
+    if (this.#records.size > MAX_RULES) throw new RuleError('rules-full', `the rule files hold ${this.#records.size} rules in force or scheduled, more than the ${MAX_RULES} this agent holds`);
     const enforced = [...this.#records.values()].map((r) => r.rule).filter((rule) => inForce(rule, now));
     this.#enforced.reset(enforced);
     await this.#dataplane.replace(this.#enforced.rules);
@@ -128,7 +133,8 @@ export class RuleStore {
     let journaled!: Promise<void>;
     const rule = await this.#exclusive(async () => {
       if (options.number !== undefined && this.#records.has(options.number)) throw new RuleError('number-in-use', `Rule number currently in use: ${options.number}`);
-      if (this.#records.size >= MAX_RULES) throw new RuleError('rules-full', `Rule table full: this agent holds at most ${MAX_RULES} rules; delete some first`);
+      // A delete frees its place once it is on disk: a failed journal write puts the rule back.
+      if (this.#records.size + this.#deleting >= MAX_RULES) throw new RuleError('rules-full', `Rule table full: this agent holds at most ${MAX_RULES} rules; delete some first`);
       let number = options.number;
       if (number === undefined) {
         while (this.#records.has(this.#nextNumber)) this.#nextNumber++;
@@ -162,6 +168,7 @@ export class RuleStore {
       const record = this.#records.get(number);
       if (!record) throw new RuleError('unknown-rule', `no rule ${number}`);
       await this.#forget(number);
+      this.#deleting++;
       journaled = this.#file(record.rule).append({ op: 'del', number });
       return record;
     });
@@ -170,11 +177,13 @@ export class RuleStore {
     } catch (err) {
       // Put the rule back: the producer is told it was not removed, and it is not.
       await this.#exclusive(async () => {
+        this.#deleting--;
         if (inForce(record.rule, this.#clock.now())) await this.#enforce(record.rule);
         this.#remember(record);
       });
       throw new RuleError('storage', `rule ${number} not removed: ${(err as Error).message}`, { cause: err });
     }
+    this.#deleting--;
     if (this.#compactionDue(record.rule.persistent)) await this.#compactWhenDue(record.rule.persistent);
     return record;
   }

@@ -7,6 +7,7 @@ import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { RuleFile } from '../../agent/rules/persist.js';
 import { MAX_RULES } from '../../agent/rules/store.js';
 import { startAgent } from '../fixtures/consumer-harness.js';
+import { hostPortRecords } from '../fixtures/rule-records.js';
 
 // Never a half-applied rule set: a change the dataplane or the disk refuses is undone everywhere.
 
@@ -97,11 +98,38 @@ t.test(`a full rule table: rule ${MAX_RULES + 1} is refused with 500 "Rule table
     refused += batch.filter((r) => r?.status !== 200).length;
   }
   t.equal(refused, 0, `all ${MAX_RULES} rules taken`);
+  const before = await journal(agent.runDir);
   const full = await agent.send({ action: 'deny', target: { ipv4_net: '203.0.113.0/24' } });
   t.equal(full?.status, 500);
   t.match(full?.status_text, /Rule table full: this agent holds at most 131070 rules/);
   t.equal(agent.dataplane.rules.length, MAX_RULES, 'nothing more in the dataplane');
+  t.equal(await journal(agent.runDir), before, 'nothing more on disk');
   t.notOk(agent.log.some((line) => line.includes('command crashed')), 'a refusal, not a crash');
+
+  // A delete whose journal write fails puts its rule back, so its place is not free until the write is done.
+  const append = RuleFile.prototype.append;
+  t.teardown(() => {
+    RuleFile.prototype.append = append;
+  });
+  RuleFile.prototype.append = function (entry) {
+    return entry.op === 'del' ? new Promise((_, reject) => setTimeout(() => reject(new Error('EIO')), 20)) : append.call(this, entry);
+  };
+  const [failedDelete, racingAdd] = await Promise.all([agent.send({ action: 'delete', target: { 'pf:rule_number': 1 } }), agent.send({ action: 'deny', target: { ipv4_net: '203.0.113.0/24' } })]);
+  RuleFile.prototype.append = append;
+  t.equal(failedDelete?.status, 500, 'the delete that could not be saved fails');
+  t.equal(racingAdd?.status, 500, 'an add racing it finds the table still full');
+  t.equal(agent.dataplane.rules.length, MAX_RULES, 'rule 1 is back and nothing else came in');
+
   t.equal((await agent.send({ action: 'delete', target: { 'pf:rule_number': 1 } }))?.status, 200);
   t.equal((await agent.send({ action: 'deny', target: { ipv4_net: '203.0.113.0/24' } }))?.status, 200, 'room again after a delete');
+});
+
+t.test(`rule files holding more than ${MAX_RULES} rules: the consumer refuses to start and says why`, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'openc2-atomicity-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const dirs = { stateDir: join(root, 'state'), runDir: join(root, 'run') };
+  const file = new RuleFile(dirs.stateDir, true);
+  await file.compact(hostPortRecords(MAX_RULES + 1), MAX_RULES + 2);
+  await file.close();
+  await t.rejects(startAgent(t.teardown, {}, { dirs }), /the rule files hold 131071 rules in force or scheduled, more than the 131070 this agent holds/);
 });

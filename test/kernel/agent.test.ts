@@ -7,16 +7,14 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
-import { DEFAULT_PRIORITY } from '../../agent/rules/model.js';
-import { RuleFile, type RuleRecord } from '../../agent/rules/persist.js';
-import { shapeRule } from '../../agent/rules/rule-shape.js';
+import { RuleFile } from '../../agent/rules/persist.js';
 import { MAX_RULES } from '../../agent/rules/store.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
+import { hostPortRecords } from '../fixtures/rule-records.js';
 import { shippedNodeOptions } from '../helpers/shipped-flags.js';
 import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
 
@@ -41,7 +39,7 @@ fetch(process.argv[1], { method: 'POST', headers: { 'content-type': 'application
 function command(body: unknown, to: { nsB: string } = pair): Answer {
   const [nsenter, ...args] = inNs(to.nsB, [process.execPath, '-e', POST, `http://${A4}:${PORT}/`]);
   const r = spawnSync(nsenter!, args, { input: JSON.stringify(body), encoding: 'utf8', timeout: 15_000 });
-  if (r.status !== 0) throw new Error(`POST from ${pair.nsB} failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`POST from ${to.nsB} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Answer;
 }
 
@@ -109,15 +107,7 @@ t.test(`a full table (${MAX_RULES} rules) restores on the kernel under the shipp
     removeVethPair(full);
     rmSync(dir, { recursive: true, force: true });
   });
-  // As the store writes them: persistent rules in the state directory's snapshot, 256 sources times 512 ports,
-  // each with the request_id of the command that made it, as an orchestrator's commands leave them.
-  const records: RuleRecord[] = Array.from({ length: MAX_RULES }, (_, i) => ({
-    commandId: randomUUID(),
-    rule: shapeRule({
-      number: i + 1, action: 'deny', drop: 'none', direction: 'ingress', priority: DEFAULT_PRIORITY, logged: false, stateful: false, persistent: true, source: 'pf',
-      match: { family: 4, src: { family: 4, address: Uint8Array.of(198, 51, 100, i % 256), length: 32 }, protocol: 6, dstPorts: { low: 1 + (i >> 8), high: 1 + (i >> 8) } },
-    }),
-  }));
+  const records = hostPortRecords(MAX_RULES);
   const file = new RuleFile(join(dir, 'state'), true);
   await file.compact(records, MAX_RULES + 1);
   await file.close();
