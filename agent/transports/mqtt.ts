@@ -305,9 +305,17 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     takenThisTurn = 0;
   };
 
+  let closing = false;
+
   link.client.handleMessage = (packet, done) => {
-    if (takenThisTurn++ === 0) setImmediate(nextTurn);
     const client = link.client;
+    // Commands wait in MQTT.js for their turn; one handed over after its connection dropped, or
+    // while the transport closes, could not be acknowledged there: the broker delivers it again.
+    if (packet.qos === 1 && (closing || !client.connected)) {
+      done(ACK_LATER);
+      return;
+    }
+    if (takenThisTurn++ === 0) setImmediate(nextTurn);
     const stream = client.stream;
     const messageId = packet.messageId!;
     const command: TakenCommand = {
@@ -382,6 +390,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     stats,
     onState: (listener) => link.onState(listener),
     async close() {
+      closing = true;
       stopHealth?.();
       // Commands already taken get their response and PUBACK out before the DISCONNECT.
       if (taken.length > 0) await new Promise<void>((resolve) => (drained = resolve));
