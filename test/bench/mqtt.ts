@@ -65,12 +65,17 @@ function deny(i: number, persistent: boolean): unknown {
 }
 
 const topic = 'oc2/cmd/device/bench';
+/**
+ * The echo client's own device topic: the agents' sessions outlive their runs on the broker, and
+ * commands on `topic` while no agent is connected would wait there for the next one.
+ */
+const ECHO_TOPIC = 'oc2/cmd/device/bench-echo';
 const BUNDLE = fileURLToPath(new URL('../../dist/openc2-agent.mjs', import.meta.url));
 
 /** What the parent asks the producer child for, and what comes back. */
 type Job =
-  | { readonly kind: 'sustained'; readonly count: number; readonly persistent: boolean }
-  | { readonly kind: 'latency'; readonly persistent: boolean }
+  | { readonly kind: 'sustained'; readonly count: number; readonly persistent: boolean; readonly topic?: string }
+  | { readonly kind: 'latency'; readonly persistent: boolean; readonly topic?: string }
   | { readonly kind: 'ready' };
 type Outcome = { readonly failed: number } | { readonly samples: Record<Encoding, number[]> };
 const ENCODINGS = ['json', 'cbor'] as const;
@@ -85,7 +90,7 @@ const REQUEST = { qos: 1, retain: false, properties: publishProperties('req', 'j
  * orchestrator on another machine, so it works lean: envelopes written as JSON text, no promise
  * per command, and each response parsed for its request_id and status only, not kept.
  */
-function pipelined(producer: Producer, count: number, command: () => unknown): Promise<{ failed: number }> {
+function pipelined(producer: Producer, to: string, count: number, command: () => unknown): Promise<{ failed: number }> {
   const waiting = new Set<string>();
   let failed = 0;
   return new Promise((resolve, reject) => {
@@ -108,7 +113,7 @@ function pipelined(producer: Producer, count: number, command: () => unknown): P
       const id = randomUUID();
       waiting.add(id);
       const frame = `{"headers":{"request_id":"${id}","created":${Date.now()},"from":"${producer.id}"},"body":{"openc2":{"request":${JSON.stringify(command())}}}}`;
-      producer.client.publish(topic, Buffer.from(frame), REQUEST);
+      producer.client.publish(to, Buffer.from(frame), REQUEST);
     }
   });
 }
@@ -126,12 +131,12 @@ async function producerChild(url: string): Promise<void> {
       }
       return { failed: 1 };
     }
-    if (job.kind === 'sustained') return pipelined(producer, job.count, () => deny(next++, job.persistent));
+    if (job.kind === 'sustained') return pipelined(producer, job.topic ?? topic, job.count, () => deny(next++, job.persistent));
     const samples: Record<Encoding, number[]> = { json: [], cbor: [] };
     for (let i = 0; i < SAMPLES * ENCODINGS.length; i++) {
       const encoding = ENCODINGS[i % ENCODINGS.length]!;
       const started = performance.now();
-      await producer.response(await producer.send(topic, deny(next++, job.persistent), { encoding }), 10_000);
+      await producer.response(await producer.send(job.topic ?? topic, deny(next++, job.persistent), { encoding }), 10_000);
       samples[encoding].push(performance.now() - started);
     }
     return { samples };
@@ -154,7 +159,7 @@ async function producerChild(url: string): Promise<void> {
  */
 async function echoChild(url: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'bench-echo', clean: true });
-  await client.subscribeAsync({ [topic]: { qos: 1 } });
+  await client.subscribeAsync({ [ECHO_TOPIC]: { qos: 1 } });
   client.on('message', (_topic, payload, packet) => {
     const { encoding } = readFrameProperties(packet.properties, payload);
     const { headers } = decodeMessage(payload, encoding, 1 << 20) as { headers: MessageHeaders };
@@ -237,7 +242,7 @@ if (process.argv[2] === '--producer') {
     }
     async function latency(under: UnderTest, persistent: boolean): Promise<void> {
       const agentBefore = under.cpu();
-      const { samples } = await ask<{ samples: Record<Encoding, number[]> }>(producerChild, { kind: 'latency', persistent });
+      const { samples } = await ask<{ samples: Record<Encoding, number[]> }>(producerChild, { kind: 'latency', persistent, topic: under.echo ? ECHO_TOPIC : topic });
       const agentMicros = under.cpu() - agentBefore;
       for (const encoding of ENCODINGS) {
         const sorted = samples[encoding].sort((a, b) => a - b);
@@ -280,10 +285,10 @@ if (process.argv[2] === '--producer') {
     // The floor: the broker round trip of this machine, this run, with an echo client where the agent was.
     const echo = fork(fileURLToPath(import.meta.url), ['--echo', broker.url]);
     try {
-      await once(echo, 'message');
+      await Promise.race([once(echo, 'message'), once(echo, 'exit').then(() => Promise.reject(new Error('the echo client exited before it was ready')))]);
       const floor: UnderTest = { label: ' floor (echo client)', cpu: () => cpuMicros(echo.pid!), rules: () => 'answered 200 at once, in its own process', echo: true };
       // Its first commands warm its JIT, as the agent's sustained run warms the agent's.
-      await ask(producerChild, { kind: 'sustained', count: RULES, persistent: false });
+      await ask(producerChild, { kind: 'sustained', count: RULES, persistent: false, topic: ECHO_TOPIC });
       await latency(floor, false);
     } finally {
       echo.kill();
