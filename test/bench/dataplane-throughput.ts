@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Prefix, Rule } from '../../agent/rules/model.js';
 import { detachAll, openKernelDataplane } from '../../agent/dataplane/kernel.js';
 import { prefixContains } from '../../agent/dataplane/sim.js';
+import { inNs } from '../helpers/netns.js';
 import { REALISTIC_MIX, realisticMix } from './dataplane-mix.js';
 
 const SECONDS = Number(process.env.OPENC2_FLOOD_SECONDS ?? 2);
@@ -35,7 +36,6 @@ const LOADER = fileURLToPath(import.meta.resolve('@tapjs/typescript/import'));
 const HOLDER = fileURLToPath(new URL('../kernel/holder.ts', import.meta.url));
 const out = (line: string): boolean => process.stdout.write(line + '\n');
 const sh = (args: string[], input?: string): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 180_000, maxBuffer: 1 << 26, ...(input ? { input } : {}) });
-const inNs = (ns: string, args: string[]): string[] => ['nsenter', `--net=/run/netns/${ns}`, ...args];
 
 /** IP packets delivered to the transport layer in NS_A (after XDP and netfilter input). */
 function delivered(): number {

@@ -41,7 +41,8 @@ import { publishProperties, readFrameProperties } from '../../agent/transports/m
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { createVethPair, inNs, removeVethPair, vethPairNames, vethPairSkip } from '../kernel/veth-pair.js';
+import { createVethPair, removeVethPair, vethPairNames, vethPairSkip } from '../kernel/veth-pair.js';
+import { inNs } from '../helpers/netns.js';
 import { shippedNodeOptions } from '../helpers/shipped-flags.js';
 
 const RULES = 10_000;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { inNs } from './netns.js';
 
 /** The built bundle, as shipped. `npm test` builds it first (pretest). */
 export const BUNDLE = fileURLToPath(new URL('../../dist/openc2-agent.mjs', import.meta.url));
@@ -20,7 +21,7 @@ export interface AgentProcess {
  */
 export function startAgent(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; script?: string; uid?: number; gid?: number; netns?: string } = {}): AgentProcess {
   const node = [process.execPath, options.script ?? BUNDLE, ...args];
-  const [command, ...argv] = options.netns ? ['nsenter', `--net=/run/netns/${options.netns}`, ...node] : node;
+  const [command, ...argv] = options.netns ? inNs(options.netns, node) : node;
   const child = spawn(command!, argv, {
     cwd: options.cwd,
     env: { PATH: process.env.PATH, ...options.env },

@@ -16,7 +16,8 @@ import { MAX_RULES } from '../../agent/rules/store.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
 import { hostPortRecords } from '../fixtures/rule-records.js';
 import { shippedNodeOptions } from '../helpers/shipped-flags.js';
-import { A4, A6, B4, createVethPair, inNs, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
+import { inNs } from '../helpers/netns.js';
+import { A4, A6, B4, createVethPair, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
 
 const skip = vethPairSkip();
 

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { checkBpfRights } from '../../agent/dataplane/binding.js';
+import { inNs } from '../helpers/netns.js';
 
 /**
  * Two network namespaces made by the test, joined by a veth pair: the dataplane goes on side A's
@@ -26,8 +27,6 @@ export function vethPairSkip(): string | false {
 }
 
 export const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 20_000 });
-/** `args` run in namespace `ns`; nsenter, not `ip netns exec`, so /sys/fs/bpf pins stay visible. */
-export const inNs = (ns: string, args: string[]): string[] => ['nsenter', `--net=/run/netns/${ns}`, ...args];
 
 /** Names unique to this test process and `tag` (interface names stay within 15 characters). */
 export function vethPairNames(tag: string): VethPair {
@@ -58,6 +57,7 @@ export function removeVethPair(pair: VethPair): void {
 
 /** `count` pings from namespace `ns` to `addr`, 10 ms apart, 1 s wait: true when all were answered. */
 export function ping(ns: string, addr: string, count = 1): boolean {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.01', addr], { timeout: 15_000 });
+  const [nsenter, ...args] = inNs(ns, ['ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.01', addr]);
+  const r = spawnSync(nsenter!, args, { timeout: 15_000 });
   return r.status === 0;
 }
