@@ -7,7 +7,7 @@ import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { RuleFile } from '../../agent/rules/persist.js';
 import { MAX_RULES } from '../../agent/rules/store.js';
 import { startAgent } from '../fixtures/consumer-harness.js';
-import { hostPortRecords } from '../fixtures/rule-records.js';
+import { writeHostPortRules } from '../fixtures/rule-records.js';
 
 // Never a half-applied rule set: a change the dataplane or the disk refuses is undone everywhere.
 
@@ -128,8 +128,6 @@ t.test(`rule files holding more than ${MAX_RULES} rules: the consumer refuses to
   const root = await mkdtemp(join(tmpdir(), 'openc2-atomicity-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const dirs = { stateDir: join(root, 'state'), runDir: join(root, 'run') };
-  const file = new RuleFile(dirs.stateDir, true);
-  await file.compact(hostPortRecords(MAX_RULES + 1), MAX_RULES + 2);
-  await file.close();
+  await writeHostPortRules(dirs.stateDir, MAX_RULES + 1);
   await t.rejects(startAgent(t.teardown, {}, { dirs }), /the rule files hold 131071 rules in force or scheduled, more than the 131070 this agent holds/);
 });

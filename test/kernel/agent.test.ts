@@ -11,10 +11,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
-import { RuleFile } from '../../agent/rules/persist.js';
 import { MAX_RULES } from '../../agent/rules/store.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
-import { hostPortRecords } from '../fixtures/rule-records.js';
+import { writeHostPortRules } from '../fixtures/rule-records.js';
 import { shippedNodeOptions } from '../helpers/shipped-flags.js';
 import { inNs } from '../helpers/netns.js';
 import { A4, A6, B4, createVethPair, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
@@ -108,10 +107,7 @@ t.test(`a full table (${MAX_RULES} rules) restores on the kernel under the shipp
     removeVethPair(full);
     rmSync(dir, { recursive: true, force: true });
   });
-  const records = hostPortRecords(MAX_RULES);
-  const file = new RuleFile(join(dir, 'state'), true);
-  await file.compact(records, MAX_RULES + 1);
-  await file.close();
+  await writeHostPortRules(join(dir, 'state'), MAX_RULES);
   await createVethPair(full);
 
   agent = startAgent(kernelArgs(full.vethA, pins, dir), { netns: full.nsA, env: { NODE_OPTIONS: shippedNodeOptions().join(' ') } });
