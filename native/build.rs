@@ -26,8 +26,13 @@ fn main() {
     for src in sources {
         let stem = src.file_stem().unwrap().to_string_lossy().into_owned();
         let obj = out.join(format!("{stem}.o"));
+        // No tail merging: it folds the IPv4 and IPv6 destination trie lookups
+        // into one call instruction, which then sees two inner-map types; the
+        // verifier can bind such a call to neither and leaves the generic
+        // bpf_map_lookup_elem, an indirect call (a retpoline on this host),
+        // on every near-miss packet of both families.
         let status = Command::new(&clang)
-            .args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror"])
+            .args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror", "-mllvm", "-enable-tail-merge=false"])
             .arg("-Ibpf/include")
             .arg(format!("-I{multiarch}"))
             .arg("-c")

@@ -115,6 +115,12 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   t.comment(`xdp mode ${status.interfaces[0]?.xdpMode}, egress ${status.interfaces[0]?.egress}`);
   t.ok(existsSync(`${DEFAULT_PIN_ROOT}/${instance}/link_xdp_${VETH_A}`), 'XDP link pinned');
   t.ok(existsSync(`${DEFAULT_PIN_ROOT}/${instance}/link_tc_${VETH_A}`), 'TC link pinned');
+  // A lookup call the verifier could not bind to one map type stays the generic
+  // helper, an indirect call per packet (native/build.rs: tail merging made one).
+  for (const [hook, id] of Object.entries(linkedPrograms(instance))) {
+    const generic = sh(['bpftool', 'prog', 'dump', 'xlated', 'id', String(id)]).split('\n').filter((line) => /call bpf_map_lookup_elem#/.test(line));
+    t.same(generic, [], `${hook}: every map lookup is a direct call to its map type's lookup`);
+  }
   t.ok(ping(NS_B, A4), 'no rules: traffic passes');
 
   await h.send({ op: 'replace', rules: [rule(1, 'deny', 'ingress', { family: 4, either: prefix(4, `${B4}/32`) })] });
