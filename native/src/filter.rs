@@ -65,11 +65,18 @@ impl Bitmap {
         Self(vec![0; 4 * FILTER_WORDS as usize])
     }
 
-    pub fn add(&mut self, v6: bool, prefix_len: u32, addr: &[u8; 16]) {
+    /// Sets the folds of an LPM entry; `changed` gets each word that gained
+    /// a bit: its index here (plus `region(generation, false, HOST)`, its
+    /// index in pf_filter) and its new value.
+    pub fn add(&mut self, v6: bool, prefix_len: u32, addr: &[u8; 16], mut changed: impl FnMut(u32, u32)) {
         let (kind, first, count) = folds(v6, prefix_len, addr);
         let base = region(0, v6, kind);
         for (w, mask) in words(first, count) {
-            self.0[(base + w) as usize] |= mask;
+            let word = &mut self.0[(base + w) as usize];
+            if *word & mask != mask {
+                *word |= mask;
+                changed(base + w, *word);
+            }
         }
     }
 
@@ -117,6 +124,20 @@ mod tests {
         assert_eq!(folds(true, 48, &a), (TRIE, 0x0db8, 1));
         assert_eq!(folds(true, 24, &a), (TRIE, 0x0d00, 256));
         assert_eq!(folds(true, 8, &a), (TRIE, 0, 65536));
+    }
+
+    #[test]
+    fn add_reports_only_words_that_gain_bits() {
+        let mut b = Bitmap::new();
+        let mut changed = Vec::new();
+        b.add(false, 32, &v4([198, 51, 100, 7]), |i, w| changed.push((i, w)));
+        let (word, bit) = ((198 << 8 | 51) / 32, (198 << 8 | 51) % 32);
+        assert_eq!(changed, vec![(word, 1 << bit)]);
+        changed.clear();
+        b.add(false, 32, &v4([198, 51, 100, 8]), |i, w| changed.push((i, w)));
+        assert!(changed.is_empty(), "same /16: the bit is already set");
+        b.add(true, 128, &[0; 16], |i, w| changed.push((i, w)));
+        assert_eq!(changed, vec![(region(0, true, HOST), 1)]);
     }
 
     #[test]

@@ -268,6 +268,12 @@ pub struct Kernel {
     filters: Array<MapData, u32>,
     /// A second handle on pf_filter for writing a generation's words in one batch.
     filters_raw: MapData,
+    /// What pf_filter holds for each generation this process built, so an
+    /// in-place add reads no word from the kernel. None for a generation it did
+    /// not build: open() cleared that one's valid word, so the program ignores it.
+    filter_shadow: [Option<filter::Bitmap>; 2],
+    /// What pf_gen holds: only replace() switches it, and one agent owns the pins.
+    generation: u32,
     conf: Array<MapData, u32>,
     counters: PerCpuArray<MapData, Counter>,
     /// A second handle on pf_cnt for batched resets (aya's PerCpuArray keeps its fd private).
@@ -391,14 +397,17 @@ impl Kernel {
         for g in 0..2 {
             filters.set(filter::valid_index(g), 0, 0).map_err(map_err(names::FILTER, "clear valid"))?;
         }
+        let active: Array<MapData, u32> = take(&mut xdp, names::GEN)?;
         Ok(Self {
-            active: take(&mut xdp, names::GEN)?,
+            generation: active.get(&0, 0).map_err(map_err(names::GEN, "read"))?,
+            active,
             outer,
             gens,
             shapes: take(&mut xdp, names::SHAPES)?,
             shape_sets: take(&mut xdp, names::SHAPE_SET)?,
             filters,
             filters_raw: MapData::from_pin(dir.join(names::FILTER)).map_err(map_err(names::FILTER, "open pin"))?,
+            filter_shadow: [None, None],
             conf: take(&mut xdp, names::CONF)?,
             counters: take(&mut xdp, names::COUNTERS)?,
             counters_raw: MapData::from_pin(dir.join(names::COUNTERS)).map_err(map_err(names::COUNTERS, "open pin"))?,
@@ -510,7 +519,7 @@ impl Kernel {
     pub fn replace(&mut self, buf: &[u8], fresh_slots: &[u32]) -> Result<u32, KernelError> {
         let recs = records::decode(buf)?;
         let cpus = self.counter_cpus(fresh_slots)?;
-        let next = 1 - self.active_generation()?;
+        let next = 1 - self.generation;
         let fresh = KINDS.iter().map(create_inner).collect::<Result<Vec<_>, _>>()?;
         let mut keys: [Vec<u8>; KINDS.len()] = Default::default();
         let mut values: [Vec<u8>; KINDS.len()] = Default::default();
@@ -526,7 +535,7 @@ impl Kernel {
                 // A delete in an empty map has nothing to do.
                 Some((kind, true)) => {
                     if let Record::Lpm { v6, prefix_len, addr, .. } = r {
-                        filters.add(*v6, *prefix_len, addr);
+                        filters.add(*v6, *prefix_len, addr, |_, _| {});
                     }
                     keys[kind].extend_from_slice(&k);
                     values[kind].extend_from_slice(&v);
@@ -558,8 +567,11 @@ impl Kernel {
             })
         })?;
         let (indexes, words) = filters.entries(next);
+        // Until the whole write lands, the words of `next` are not known.
+        self.filter_shadow[next as usize] = None;
         sys::update_all(self.filters_raw.fd().as_fd(), &indexes, 4, &words, 4)
             .map_err(|e| map_err(names::FILTER, "update")(MapError::IoError(e)))?;
+        self.filter_shadow[next as usize] = Some(filters);
         for hook in 0..2u32 {
             for fam in 0..2u32 {
                 let set = (next * 2 + hook) * 2 + fam;
@@ -574,13 +586,14 @@ impl Kernel {
         }
         self.gens[next as usize] = fresh;
         self.active.set(0, next, 0).map_err(map_err(names::GEN, "switch"))?;
+        self.generation = next;
         Ok(next)
     }
 
     /// Applies records in place to the active generation, in buffer order.
     pub fn update(&mut self, buf: &[u8]) -> Result<(), KernelError> {
         let recs = records::decode(buf)?;
-        let g = self.active_generation()?;
+        let g = self.generation;
         for r in &recs {
             let (mut k, mut v) = (Vec::new(), Vec::new());
             match entry_bytes(r, &mut k, &mut v) {
@@ -604,13 +617,22 @@ impl Kernel {
     }
 
     fn set_filter(&mut self, g: u32, v6: bool, prefix_len: u32, addr: &[u8; 16]) -> Result<(), KernelError> {
-        let (kind, first, count) = filter::folds(v6, prefix_len, addr);
-        let base = filter::region(g, v6, kind);
-        for (w, mask) in filter::words(first, count) {
-            let old = self.filters.get(&(base + w), 0).map_err(map_err(names::FILTER, "read"))?;
-            if old & mask != mask {
-                self.filters.set(base + w, old | mask, 0).map_err(map_err(names::FILTER, "update"))?;
+        let Some(shadow) = &mut self.filter_shadow[g as usize] else {
+            return Ok(());
+        };
+        let base = filter::region(g, false, filter::HOST);
+        let mut written = Ok(());
+        shadow.add(v6, prefix_len, addr, |i, word| {
+            if written.is_ok() {
+                written = self.filters.set(base + i, word, 0);
             }
+        });
+        if let Err(e) = written {
+            // The shadow now claims a bit the kernel lacks: stop the program
+            // trusting this generation's filters (a clear bit skips a lookup).
+            self.filter_shadow[g as usize] = None;
+            let _ = self.filters.set(filter::valid_index(g), 0, 0);
+            return Err(map_err(names::FILTER, "update")(e));
         }
         Ok(())
     }
