@@ -22,11 +22,11 @@
 //   broker round trip alone gives, in the same run.
 // - fleet: 200 agents, each its own sessions, one `oc2/cmd/all` query, time until all answered.
 // The producer of the sustained and latency runs is a child process (this file with `--producer`),
-// so that the agent's commands per CPU second are the agent's own, as on a router. The sustained
+// so that the agent's commands per CPU second are the agent's own, as on a router; it frames MQTT
+// itself (wire-producer.ts) to take as little of the shared cores as a remote orchestrator. The sustained
 // lines also give the CPU each process spent per command (agent, producer, mosquitto): on a shared
 // machine with few cores their sum, not the agent alone, bounds the commands per wall second.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -40,6 +40,7 @@ import { LinkState } from '../../agent/transports/mqtt-link.js';
 import { publishProperties, readFrameProperties } from '../../agent/transports/mqtt-topics.js';
 import { startMqttAgent, waitForState, type MqttAgent } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
+import { WireProducer } from './wire-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { createVethPair, removeVethPair, vethPairNames, vethPairSkip } from '../kernel/veth-pair.js';
 import { inNs } from '../helpers/netns.js';
@@ -82,62 +83,25 @@ type Outcome = { readonly failed: number } | { readonly samples: Record<Encoding
 const ENCODINGS = ['json', 'cbor'] as const;
 type Encoding = (typeof ENCODINGS)[number];
 
-/** QoS 1, retain 0, the spec's properties for a JSON request; one object for every PUBLISH. */
-const REQUEST = { qos: 1, retain: false, properties: publishProperties('req', 'json') } as const;
-
-/**
- * Publishes `count` commands back to back (JSON, each with its own request_id) and resolves once
- * every one has a response, with how many were not 200. The producer stands in for an
- * orchestrator on another machine, so it works lean: envelopes written as JSON text, no promise
- * per command, and each response parsed for its request_id and status only, not kept.
- */
-function pipelined(producer: Producer, to: string, count: number, command: () => unknown): Promise<{ failed: number }> {
-  const waiting = new Set<string>();
-  let failed = 0;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      producer.listen(undefined);
-      reject(new Error(`${waiting.size} of ${count} commands unanswered after 300 s`));
-    }, 300_000);
-    // Responses to these commands only (a shipped agent also publishes health notifications).
-    producer.listen((_topic, payload) => {
-      const message = JSON.parse(payload.toString('utf8')) as { headers?: { request_id?: string }; body?: { openc2?: { response?: { status?: number } } } };
-      const id = message.headers?.request_id;
-      if (id === undefined || !waiting.delete(id)) return;
-      if (message.body?.openc2?.response?.status !== 200) failed++;
-      if (waiting.size > 0) return;
-      clearTimeout(timer);
-      producer.listen(undefined);
-      resolve({ failed });
-    });
-    for (let i = 0; i < count; i++) {
-      const id = randomUUID();
-      waiting.add(id);
-      const frame = `{"headers":{"request_id":"${id}","created":${Date.now()},"from":"${producer.id}"},"body":{"openc2":{"request":${JSON.stringify(command())}}}}`;
-      producer.client.publish(to, Buffer.from(frame), REQUEST);
-    }
-  });
-}
-
 /** The child: one producer, jobs in order over IPC; deny commands numbered across jobs so every rule is new. */
 async function producerChild(url: string): Promise<void> {
-  const producer = await Producer.connect(url, 'bench-orch');
+  const producer = await WireProducer.connect(url, 'bench-orch');
   let next = 0;
   const runJob = async (job: Job): Promise<Outcome> => {
     if (job.kind === 'ready') {
       // A query answered means the agent is subscribed; bounded: 30 tries of 1 s.
       for (let i = 0; i < 30; i++) {
-        const answered = await producer.response(await producer.send(topic, { action: 'query', target: { features: [] } }), 1_000).then(() => true, () => false);
+        const answered = await producer.send(topic, { action: 'query', target: { features: [] } }, 'json', 1_000).then(() => true, () => false);
         if (answered) return { failed: 0 };
       }
       return { failed: 1 };
     }
-    if (job.kind === 'sustained') return pipelined(producer, job.topic ?? topic, job.count, () => deny(next++, job.persistent));
+    if (job.kind === 'sustained') return producer.pipelined(job.topic ?? topic, job.count, () => deny(next++, job.persistent));
     const samples: Record<Encoding, number[]> = { json: [], cbor: [] };
     for (let i = 0; i < SAMPLES * ENCODINGS.length; i++) {
       const encoding = ENCODINGS[i % ENCODINGS.length]!;
       const started = performance.now();
-      await producer.response(await producer.send(job.topic ?? topic, deny(next++, job.persistent), { encoding }), 10_000);
+      await producer.send(job.topic ?? topic, deny(next++, job.persistent), encoding);
       samples[encoding].push(performance.now() - started);
     }
     return { samples };

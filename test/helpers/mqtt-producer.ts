@@ -35,7 +35,6 @@ export class Producer {
   /** Received messages by request_id, so benchmarks with many thousands stay linear. */
   readonly #byRequest = new Map<string, ReceivedMessage[]>();
   readonly #waiters = new Set<() => void>();
-  #listener: ((topic: string, payload: Buffer) => void) | undefined;
 
   private constructor(
     readonly client: MqttClient,
@@ -43,10 +42,6 @@ export class Producer {
     readonly root: string,
   ) {
     client.on('message', (topic, payload, packet: IPublishPacket) => {
-      if (this.#listener) {
-        this.#listener(topic, payload);
-        return;
-      }
       const properties = (packet.properties ?? {}) as PublishProperties;
       const encoding = (properties.userProperties?.encoding as Encoding | undefined) ?? 'json';
       try {
@@ -84,15 +79,6 @@ export class Producer {
     const payload = options.payload ?? encodeMessage(message, encoding);
     await this.client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain: false, properties: options.properties ?? publishProperties('req', encoding) });
     return requestId;
-  }
-
-  /**
-   * Hands every message to `listener` instead of decoding and keeping it, until called with
-   * undefined: for benchmarks, where keeping tens of thousands of decoded responses would make
-   * the producer's own garbage the figure.
-   */
-  listen(listener: ((topic: string, payload: Buffer) => void) | undefined): void {
-    this.#listener = listener;
   }
 
   /** Responses received so far for `requestId`. */
