@@ -57,6 +57,8 @@ pub enum KernelError {
     Slot(u32),
     #[error("interface name {0:?} is not valid")]
     InterfaceName(String),
+    #[error("dataplane instance {path} is in use by another process (two agents on one instance would overwrite each other's rules); stop it or give this one another instance")]
+    InUse { path: String },
 }
 
 impl KernelError {
@@ -72,6 +74,7 @@ impl KernelError {
             Self::Records(_) => "ERR_BAD_RECORDS",
             Self::Slot(_) => "ERR_BAD_SLOT",
             Self::InterfaceName(_) => "ERR_BAD_INTERFACE",
+            Self::InUse { .. } => "ERR_INSTANCE_IN_USE",
         }
     }
     pub fn interface(&self) -> Option<&str> {
@@ -269,11 +272,17 @@ pub struct Kernel {
     /// A second handle on pf_filter for writing a generation's words in one batch.
     filters_raw: MapData,
     /// What pf_filter holds for each generation this process built, so an
-    /// in-place add reads no word from the kernel. None for a generation it did
-    /// not build: open() cleared that one's valid word, so the program ignores it.
+    /// in-place add reads no word from the kernel. None where that is not
+    /// known: a generation built by an earlier process (open() cleared its
+    /// valid word) or one whose filter write failed; set_filter() then reads
+    /// and writes the kernel's words.
     filter_shadow: [Option<filter::Bitmap>; 2],
-    /// What pf_gen holds: only replace() switches it, and one agent owns the pins.
+    /// What pf_gen holds: only replace() switches it, and the instance lock
+    /// keeps every other process from writing it.
     generation: u32,
+    /// The lock on the pin directory (lock_instance()), held while this value
+    /// lives; the kernel drops it when the process exits, however it exits.
+    _instance_lock: fs::File,
     conf: Array<MapData, u32>,
     counters: PerCpuArray<MapData, Counter>,
     /// A second handle on pf_cnt for batched resets (aya's PerCpuArray keeps its fd private).
@@ -327,6 +336,17 @@ fn ensure_pin_dir(dir: &Path) -> Result<(), KernelError> {
     fs::create_dir_all(dir).map_err(err)
 }
 
+/// An exclusive, non-blocking lock (flock) on the instance's pin directory.
+fn lock_instance(dir: &Path) -> Result<fs::File, KernelError> {
+    let path = dir.display().to_string();
+    let file = fs::File::open(dir).map_err(|source| KernelError::PinDir { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(KernelError::InUse { path }),
+        Err(fs::TryLockError::Error(source)) => Err(KernelError::PinDir { path, source }),
+    }
+}
+
 fn is_bpffs(path: &Path) -> bool {
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else { return false };
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -364,6 +384,9 @@ impl Kernel {
     /// exist (takeover after a restart or crash).
     pub fn open(dir: &Path) -> Result<Self, KernelError> {
         ensure_pin_dir(dir)?;
+        // Before anything is loaded or written: a second agent must not touch
+        // the maps of the one enforcing.
+        let instance_lock = lock_instance(dir)?;
         let mut xdp = load_object(objects::XDP_INGRESS, "xdp_ingress", dir)?;
         let mut tc = load_object(objects::TC_EGRESS, "tc_egress", dir)?;
         let p: &mut Xdp = program(&mut xdp, "xdp_ingress")?;
@@ -408,6 +431,7 @@ impl Kernel {
             filters,
             filters_raw: MapData::from_pin(dir.join(names::FILTER)).map_err(map_err(names::FILTER, "open pin"))?,
             filter_shadow: [None, None],
+            _instance_lock: instance_lock,
             conf: take(&mut xdp, names::CONF)?,
             counters: take(&mut xdp, names::COUNTERS)?,
             counters_raw: MapData::from_pin(dir.join(names::COUNTERS)).map_err(map_err(names::COUNTERS, "open pin"))?,
@@ -618,7 +642,7 @@ impl Kernel {
 
     fn set_filter(&mut self, g: u32, v6: bool, prefix_len: u32, addr: &[u8; 16]) -> Result<(), KernelError> {
         let Some(shadow) = &mut self.filter_shadow[g as usize] else {
-            return Ok(());
+            return self.set_filter_in_kernel(g, v6, prefix_len, addr);
         };
         let base = filter::region(g, false, filter::HOST);
         let mut written = Ok(());
@@ -628,11 +652,23 @@ impl Kernel {
             }
         });
         if let Err(e) = written {
-            // The shadow now claims a bit the kernel lacks: stop the program
-            // trusting this generation's filters (a clear bit skips a lookup).
+            // The shadow now holds bits the kernel may lack: from here on the
+            // kernel's own words are read.
             self.filter_shadow[g as usize] = None;
-            let _ = self.filters.set(filter::valid_index(g), 0, 0);
             return Err(map_err(names::FILTER, "update")(e));
+        }
+        Ok(())
+    }
+
+    /// set_filter() without a shadow: each word read, and written if it gains a bit.
+    fn set_filter_in_kernel(&mut self, g: u32, v6: bool, prefix_len: u32, addr: &[u8; 16]) -> Result<(), KernelError> {
+        let (kind, first, count) = filter::folds(v6, prefix_len, addr);
+        let base = filter::region(g, v6, kind);
+        for (w, mask) in filter::words(first, count) {
+            let old = self.filters.get(&(base + w), 0).map_err(map_err(names::FILTER, "read"))?;
+            if old & mask != mask {
+                self.filters.set(base + w, old | mask, 0).map_err(map_err(names::FILTER, "update"))?;
+            }
         }
         Ok(())
     }

@@ -181,6 +181,14 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   // Fail-static: SIGKILL the holder; enforcement stays; a new holder takes over.
   await h.send({ op: 'replace', rules: [rule(7, 'deny', 'ingress', { family: 4, either: prefix(4, `${B4}/32`) })] });
   t.notOk(ping(NS_B, A4), 'denied before the kill');
+  // A second agent on the same instance is refused before it loads or writes anything.
+  const enforcing = linkedPrograms(instance);
+  const intruder = new Holder();
+  holders.push(intruder);
+  await t.rejects(intruder.send({ op: 'open', instance, interfaces: [VETH_A] }), /in use by another process/, 'a second process cannot open the instance the first holds');
+  t.same(linkedPrograms(instance), enforcing, "the links still run the first process's programs");
+  t.notOk(ping(NS_B, A4), 'the first process still enforces');
+  intruder.kill();
   h.kill();
   await new Promise((r) => h.child.once('exit', r));
   t.notOk(ping(NS_B, A4), 'still denied after SIGKILL of the agent (pinned maps and links)');
