@@ -118,8 +118,10 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   // A lookup call the verifier could not bind to one map type stays the generic
   // helper, an indirect call per packet (native/build.rs: tail merging made one).
   for (const [hook, id] of Object.entries(linkedPrograms(instance))) {
-    const generic = sh(['bpftool', 'prog', 'dump', 'xlated', 'id', String(id)]).split('\n').filter((line) => /call bpf_map_lookup_elem#/.test(line));
-    t.same(generic, [], `${hook}: every map lookup is a direct call to its map type's lookup`);
+    const calls = sh(['bpftool', 'prog', 'dump', 'xlated', 'id', String(id)]).split('\n').filter((line) => / call /.test(line));
+    // Without kernel symbols bpftool prints addresses, and the check below would see nothing.
+    t.ok(calls.some((line) => /call __htab_map_lookup_elem#/.test(line)), `${hook}: bpftool names the lookup calls`);
+    t.same(calls.filter((line) => /call bpf_map_lookup_elem#/.test(line)), [], `${hook}: every map lookup is a direct call to its map type's lookup`);
   }
   t.ok(ping(NS_B, A4), 'no rules: traffic passes');
 
