@@ -7,7 +7,7 @@
  * time; namespaces, pins and processes removed at the end, also on failure.
  * Run: node --import ./test/bench/register.mjs test/bench/dataplane-throughput.ts
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadavg, tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Prefix, Rule } from '../../agent/rules/model.js';
 import { detachAll, openKernelDataplane } from '../../agent/dataplane/kernel.js';
 import { prefixContains } from '../../agent/dataplane/sim.js';
-import { inNs } from '../helpers/netns.js';
+import { inNs, runInNs, startInNs } from '../helpers/netns.js';
 import { REALISTIC_MIX, realisticMix } from './dataplane-mix.js';
 
 const SECONDS = Number(process.env.OPENC2_FLOOD_SECONDS ?? 2);
@@ -88,7 +88,7 @@ const SENDER = join(tmpdir(), `oc2bench-flood-${id}`);
 
 function flood(label: string): number {
   const before = delivered();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${NS_B}`, SENDER, A4, String(SECONDS)], { encoding: 'utf8', timeout: (SECONDS + 20) * 1000 });
+  const r = runInNs(NS_B, [SENDER, A4, String(SECONDS)], { timeout: (SECONDS + 20) * 1000 });
   const sent = Number(r.stdout.trim());
   const got = delivered() - before;
   const pps = got / SECONDS;
@@ -186,7 +186,7 @@ function nftLoad(batches: readonly string[], label: string): boolean {
   try {
     for (const text of batches) {
       writeFileSync(file, text);
-      const r = spawnSync('nsenter', [`--net=/run/netns/${NS_A}`, 'nft', '-f', file], { encoding: 'utf8', timeout: 180_000 });
+      const r = runInNs(NS_A, ['nft', '-f', file], { timeout: 180_000 });
       if (r.status !== 0) {
         out(`${label}: nft -f failed: ${(r.stderr || r.error?.message || '').split('\n')[0]!.slice(0, 300)}`);
         return false;
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     // A static neighbour: no ARP in the measured path.
     const macA = (JSON.parse(sh(inNs(NS_A, ['ip', '-j', 'link', 'show', 'dev', VETH_A]))) as { address: string }[])[0]!.address;
     sh(inNs(NS_B, ['ip', 'neigh', 'replace', A4, 'lladdr', macA, 'dev', VETH_B, 'nud', 'permanent']));
-    for (let i = 0; i < 50 && spawnSync('nsenter', [`--net=/run/netns/${NS_B}`, 'ping', '-c', '1', '-W', '1', A4]).status !== 0; i++)
+    for (let i = 0; i < 50 && runInNs(NS_B, ['ping', '-c', '1', '-W', '1', A4]).status !== 0; i++)
       await new Promise((r) => setTimeout(r, 100));
 
     out(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared; figures move with it)`);
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
     const none = median([1, 2, 3].map((i) => flood(`no filter (${i})`)));
 
     // Ours: attach from inside NS_A (a holder process), fill the pinned maps from here.
-    const holder = spawn('nsenter', [`--net=/run/netns/${NS_A}`, process.execPath, '--import', LOADER, HOLDER], { env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
+    const holder = startInNs(NS_A, [process.execPath, '--import', LOADER, HOLDER], { env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
     cleanup.push(() => void (holder.exitCode === null && holder.kill('SIGKILL')));
     cleanup.push(() => void detachAll(instance).catch(() => undefined));
     holder.stderr.on('data', () => undefined);
@@ -264,10 +264,10 @@ async function main(): Promise<void> {
 
     let linear = NaN;
     if (nftLoad([nftLinear(rules)], `nft linear chain (${RULES} rules)`)) linear = flood(`nft linear chain, ${RULES} rules`);
-    spawnSync('nsenter', [`--net=/run/netns/${NS_A}`, 'nft', 'delete', 'table', 'inet', 'oc2bench']);
+    runInNs(NS_A, ['nft', 'delete', 'table', 'inet', 'oc2bench']);
     let sets = NaN;
     if (nftLoad(nftSets(rules), `nft sets (${RULES} rules)`)) sets = flood(`nft sets, ${RULES} rules`);
-    spawnSync('nsenter', [`--net=/run/netns/${NS_A}`, 'nft', 'delete', 'table', 'inet', 'oc2bench']);
+    runInNs(NS_A, ['nft', 'delete', 'table', 'inet', 'oc2bench']);
 
     out(`ratio ours ${RULES} rules / ours 0 rules: ${(ours100k / ours0).toFixed(2)}x (target >= 0.9x); ours 0 rules / no filter: ${(ours0 / none).toFixed(2)}x`);
     out(`ratio ours ${RULES} rules / nft linear: ${(ours100k / linear).toFixed(1)}x (target >= 20x); / nft sets: ${(ours100k / sets).toFixed(2)}x`);

@@ -15,7 +15,7 @@ import { MAX_RULES } from '../../agent/rules/store.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
 import { writeHostPortRules } from '../fixtures/rule-records.js';
 import { shippedNodeOptions } from '../helpers/shipped-flags.js';
-import { inNs } from '../helpers/netns.js';
+import { runInNs } from '../helpers/netns.js';
 import { A4, A6, B4, createVethPair, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
 
 const skip = vethPairSkip();
@@ -37,8 +37,7 @@ fetch(process.argv[1], { method: 'POST', headers: { 'content-type': 'application
 
 /** POSTs one OpenC2 command from the peer namespace (B) to the agent's listener on A, as an orchestrator there would. */
 function command(body: unknown, to: { nsB: string } = pair): Answer {
-  const [nsenter, ...args] = inNs(to.nsB, [process.execPath, '-e', POST, `http://${A4}:${PORT}/`]);
-  const r = spawnSync(nsenter!, args, { input: JSON.stringify(body), encoding: 'utf8', timeout: 15_000 });
+  const r = runInNs(to.nsB, [process.execPath, '-e', POST, `http://${A4}:${PORT}/`], { input: JSON.stringify(body), timeout: 15_000 });
   if (r.status !== 0) throw new Error(`POST from ${to.nsB} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Answer;
 }

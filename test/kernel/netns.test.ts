@@ -5,12 +5,13 @@
  * processes removed in teardown (DESIGN.md section 7).
  */
 import t from 'tap';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Rule, RuleMatch } from '../../agent/rules/model.js';
 import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
+import { runInNs, startInNs } from '../helpers/netns.js';
 import { A4, A6, B4, B6, createVethPair, ping, removeVethPair, sh, vethPairNames, vethPairSkip } from './veth-pair.js';
 
 const skip = vethPairSkip();
@@ -30,23 +31,23 @@ function linkedPrograms(instance: string): { xdp: number; tc: number } {
 
 /** Sends `count` pings at a fixed rate; returns how many replies came back. */
 function pingReceived(ns: string, addr: string, count: number): number {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.005', addr], { encoding: 'utf8', timeout: 30_000 });
+  const r = runInNs(ns, ['ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.005', addr], { timeout: 30_000 });
   const m = /(\d+) received/.exec(r.stdout ?? '');
   return m ? Number(m[1]) : 0;
 }
 
 function tcpConnects(ns: string, addr: string, port: number): boolean {
-  return spawnSync('nsenter', [`--net=/run/netns/${ns}`, 'nc', '-z', '-w', '1', addr, String(port)], { timeout: 10_000 }).status === 0;
+  return runInNs(ns, ['nc', '-z', '-w', '1', addr, String(port)], { timeout: 10_000 }).status === 0;
 }
 
 /** UDP datagram from NS_B to A:port reaches a listener in NS_A. */
 async function udpDelivered(port: number): Promise<boolean> {
-  const listener = spawn('nsenter', [`--net=/run/netns/${NS_A}`, 'nc', '-u', '-l', '-W', '1', A4, String(port)]);
+  const listener = startInNs(NS_A, ['nc', '-u', '-l', '-W', '1', A4, String(port)]);
   let got = '';
   listener.stdout.on('data', (d: Buffer) => (got += d.toString()));
   await new Promise((r) => setTimeout(r, 200));
   for (let i = 0; i < 3 && !got; i++) {
-    spawnSync('nsenter', [`--net=/run/netns/${NS_B}`, 'nc', '-u', '-w', '1', '-q', '0', A4, String(port)], { input: 'hello\n', timeout: 5_000 });
+    runInNs(NS_B, ['nc', '-u', '-w', '1', '-q', '0', A4, String(port)], { input: 'hello\n', timeout: 5_000 });
     await new Promise((r) => setTimeout(r, 200));
   }
   listener.kill('SIGKILL');
@@ -74,7 +75,7 @@ class Holder {
   readonly child: ChildProcessWithoutNullStreams;
   readonly #lines: AsyncIterator<string>;
   constructor() {
-    this.child = spawn('nsenter', [`--net=/run/netns/${NS_A}`, process.execPath, '--import', LOADER, HOLDER], {
+    this.child = startInNs(NS_A, [process.execPath, '--import', LOADER, HOLDER], {
       env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
     });
     this.child.stderr.on('data', () => undefined);
@@ -104,7 +105,7 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   await createVethPair(pair);
   t.ok(ping(NS_B, A4) && ping(NS_B, A6), 'baseline: the pair talks over IPv4 and IPv6');
 
-  const tcpListener = spawn('nsenter', [`--net=/run/netns/${NS_A}`, 'nc', '-l', '-k', A4, '8080']);
+  const tcpListener = startInNs(NS_A, ['nc', '-l', '-k', A4, '8080']);
   t.teardown(() => void tcpListener.kill('SIGKILL'));
 
   const h = new Holder();
@@ -162,7 +163,7 @@ t.test('kernel dataplane on a veth pair', { skip }, async (t) => {
   const base = [rule(5, 'allow', 'both', { family: 4, either: prefix(4, `${B4}/32`) }), rule(6, 'deny', 'both', { family: 4, either: prefix(4, '192.0.2.0/24') })];
   await h.send({ op: 'replace', rules: base });
   const stream = new Promise<number>((resolve) => {
-    const p = spawn('nsenter', [`--net=/run/netns/${NS_B}`, 'ping', '-n', '-q', '-c', '400', '-W', '1', '-i', '0.005', A4]);
+    const p = startInNs(NS_B, ['ping', '-n', '-q', '-c', '400', '-W', '1', '-i', '0.005', A4]);
     let outText = '';
     p.stdout.on('data', (d: Buffer) => (outText += d.toString()));
     p.on('exit', () => resolve(Number(/(\d+) received/.exec(outText)?.[1] ?? 0)));

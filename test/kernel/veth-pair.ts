@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { checkBpfRights } from '../../agent/dataplane/binding.js';
-import { inNs } from '../helpers/netns.js';
+import { inNs, runInNs } from '../helpers/netns.js';
 
 /**
  * Two network namespaces made by the test, joined by a veth pair: the dataplane goes on side A's
@@ -57,7 +57,5 @@ export function removeVethPair(pair: VethPair): void {
 
 /** `count` pings from namespace `ns` to `addr`, 10 ms apart, 1 s wait: true when all were answered. */
 export function ping(ns: string, addr: string, count = 1): boolean {
-  const [nsenter, ...args] = inNs(ns, ['ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.01', addr]);
-  const r = spawnSync(nsenter!, args, { timeout: 15_000 });
-  return r.status === 0;
+  return runInNs(ns, ['ping', '-n', '-q', '-c', String(count), '-W', '1', '-i', '0.01', addr], { timeout: 15_000 }).status === 0;
 }
