@@ -8,6 +8,7 @@
  * Run: node --import ./test/bench/register.mjs test/bench/dataplane-throughput.ts
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadavg, tmpdir } from 'node:os';
@@ -235,7 +236,8 @@ async function main(): Promise<void> {
       .slice(0, RULES);
     const none = median([1, 2, 3].map((i) => flood(`no filter (${i})`)));
 
-    // Ours: attach from inside NS_A (a holder process), fill the pinned maps from here.
+    // Ours: attach from inside NS_A (a holder process), then end the holder (its links and
+    // pins stay, as after an agent's exit) so this process can take the instance over and fill it.
     const holder = startInNs(NS_A, [process.execPath, '--import', LOADER, HOLDER], { env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
     cleanup.push(() => void (holder.exitCode === null && holder.kill('SIGKILL')));
     cleanup.push(() => void detachAll(instance).catch(() => undefined));
@@ -245,6 +247,8 @@ async function main(): Promise<void> {
     const reply = await Promise.race([lines.next(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('holder did not answer')), 60_000).unref())]);
     if (reply.done || !(JSON.parse(reply.value) as { ok: boolean }).ok) throw new Error(`attach failed: ${reply.value}`);
     out(`ours: attached ${JSON.stringify((JSON.parse(reply.value) as { status: { interfaces: unknown } }).status.interfaces)}`);
+    holder.kill('SIGKILL');
+    if (holder.exitCode === null && holder.signalCode === null) await once(holder, 'exit');
     const dp = await openKernelDataplane({ instance, interfaces: [] });
     // Alternate the two so drift in the machine's load hits both alike; medians
     // of 5 (one 2 s phase moves by 15% here on its own).
@@ -259,7 +263,6 @@ async function main(): Promise<void> {
     const ours0 = median(zero);
     const ours100k = median(full);
     await dp.close();
-    holder.kill('SIGKILL');
     await detachAll(instance);
 
     let linear = NaN;
