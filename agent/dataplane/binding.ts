@@ -37,7 +37,6 @@ export interface NativeDataplane {
   replace(records: Buffer, freshSlots: Uint32Array): Promise<number>;
   /** Applies records in place to the active generation. */
   update(records: Buffer): void;
-  activeGeneration(): number;
   counters(slot: number): { packets: bigint; bytes: bigint };
   resetCounters(slots: Uint32Array): void;
   setManagement(prefixes: Buffer, ports: number[]): void;

@@ -530,10 +530,6 @@ impl Kernel {
         out
     }
 
-    pub fn active_generation(&self) -> Result<u32, KernelError> {
-        self.active.get(&0, 0).map_err(map_err(names::GEN, "read"))
-    }
-
     /// Builds the inactive generation from `buf` and switches to it with one
     /// update of pf_gen. Returns the new active generation. The rule maps are
     /// created fresh and written in batches; the ones they replace are freed by

@@ -191,11 +191,6 @@ impl NativeDataplane {
         lock(&self.kernel).update(&records).map_err(|e| to_js(&e))
     }
 
-    #[napi]
-    pub fn active_generation(&self) -> Result<u32> {
-        lock(&self.kernel).active_generation().map_err(|e| to_js(&e))
-    }
-
     /// Packets and bytes of a counter slot, summed over CPUs.
     #[napi]
     pub fn counters(&self, slot: u32) -> Result<CounterValues> {
