@@ -4,11 +4,11 @@
 //! bit lets the program skip that lookup.
 use crate::abi::FILTER_WORDS;
 
-pub const HOST: u32 = 0;
-pub const TRIE: u32 = 1;
+const HOST: u32 = 0;
+const TRIE: u32 = 1;
 
 /// The folds an LPM entry sets: (kind, first fold, number of folds).
-pub fn folds(v6: bool, prefix_len: u32, addr: &[u8; 16]) -> (u32, u32, u32) {
+fn folds(v6: bool, prefix_len: u32, addr: &[u8; 16]) -> (u32, u32, u32) {
     let full = if v6 { 128 } else { 32 };
     if prefix_len == full {
         let fold = if v6 {
@@ -37,13 +37,18 @@ pub fn valid_index(generation: u32) -> u32 {
     8 * FILTER_WORDS + generation
 }
 
+/// Index in `pf_filter` of a generation's first word: where masks() and Bitmap indexes start.
+pub fn generation_start(generation: u32) -> u32 {
+    region(generation, false, HOST)
+}
+
 /// Index in `pf_filter` of the first word of a (generation, family, kind) region.
-pub fn region(generation: u32, v6: bool, kind: u32) -> u32 {
+fn region(generation: u32, v6: bool, kind: u32) -> u32 {
     ((generation * 2 + u32::from(v6)) * 2 + kind) * FILTER_WORDS
 }
 
 /// The words of fold range [first, first + count): (word index in a region, mask).
-pub fn words(first: u32, count: u32) -> impl Iterator<Item = (u32, u32)> {
+fn words(first: u32, count: u32) -> impl Iterator<Item = (u32, u32)> {
     let last = first + count - 1;
     (first / 32..=last / 32).map(move |w| {
         let lo = first.max(w * 32) - w * 32;
@@ -57,6 +62,14 @@ pub fn words(first: u32, count: u32) -> impl Iterator<Item = (u32, u32)> {
     })
 }
 
+/// The words an LPM entry sets, as (index among a generation's words, mask);
+/// `generation_start(g)` plus that index is its place in pf_filter.
+pub fn masks(v6: bool, prefix_len: u32, addr: &[u8; 16]) -> impl Iterator<Item = (u32, u32)> {
+    let (kind, first, count) = folds(v6, prefix_len, addr);
+    let base = region(0, v6, kind);
+    words(first, count).map(move |(w, mask)| (base + w, mask))
+}
+
 /// One generation's filters being built: both families, both kinds.
 pub struct Bitmap(Vec<u32>);
 
@@ -66,16 +79,13 @@ impl Bitmap {
     }
 
     /// Sets the folds of an LPM entry; `changed` gets each word that gained
-    /// a bit: its index here (plus `region(generation, false, HOST)`, its
-    /// index in pf_filter) and its new value.
+    /// a bit: its index (as masks() gives it) and its new value.
     pub fn add(&mut self, v6: bool, prefix_len: u32, addr: &[u8; 16], mut changed: impl FnMut(u32, u32)) {
-        let (kind, first, count) = folds(v6, prefix_len, addr);
-        let base = region(0, v6, kind);
-        for (w, mask) in words(first, count) {
-            let word = &mut self.0[(base + w) as usize];
+        for (i, mask) in masks(v6, prefix_len, addr) {
+            let word = &mut self.0[i as usize];
             if *word & mask != mask {
                 *word |= mask;
-                changed(base + w, *word);
+                changed(i, *word);
             }
         }
     }
@@ -83,7 +93,7 @@ impl Bitmap {
     /// Index and value bytes of every word, then of the valid flag, for a
     /// batch write at `generation` (in index order, so the flag comes last).
     pub fn entries(&self, generation: u32) -> (Vec<u8>, Vec<u8>) {
-        let first = region(generation, false, HOST);
+        let first = generation_start(generation);
         let indexes = (first..first + self.0.len() as u32)
             .chain([valid_index(generation)])
             .flat_map(u32::to_ne_bytes)

@@ -640,7 +640,7 @@ impl Kernel {
         let Some(shadow) = &mut self.filter_shadow[g as usize] else {
             return self.set_filter_in_kernel(g, v6, prefix_len, addr);
         };
-        let base = filter::region(g, false, filter::HOST);
+        let base = filter::generation_start(g);
         let mut written = Ok(());
         shadow.add(v6, prefix_len, addr, |i, word| {
             if written.is_ok() {
@@ -658,12 +658,11 @@ impl Kernel {
 
     /// set_filter() without a shadow: each word read, and written if it gains a bit.
     fn set_filter_in_kernel(&mut self, g: u32, v6: bool, prefix_len: u32, addr: &[u8; 16]) -> Result<(), KernelError> {
-        let (kind, first, count) = filter::folds(v6, prefix_len, addr);
-        let base = filter::region(g, v6, kind);
-        for (w, mask) in filter::words(first, count) {
-            let old = self.filters.get(&(base + w), 0).map_err(map_err(names::FILTER, "read"))?;
+        let base = filter::generation_start(g);
+        for (i, mask) in filter::masks(v6, prefix_len, addr) {
+            let old = self.filters.get(&(base + i), 0).map_err(map_err(names::FILTER, "read"))?;
             if old & mask != mask {
-                self.filters.set(base + w, old | mask, 0).map_err(map_err(names::FILTER, "update"))?;
+                self.filters.set(base + i, old | mask, 0).map_err(map_err(names::FILTER, "update"))?;
             }
         }
         Ok(())
