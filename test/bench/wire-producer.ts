@@ -176,8 +176,11 @@ export class WireProducer {
   /** Sends a control packet and waits for the broker's packet of kind `reply` (bounded: 5 s). */
   async #exchange(packet: Packet, reply: Packet['cmd']): Promise<Packet> {
     const answer = new Promise<Packet>((resolve, reject) => {
-      this.#lost.catch(reject);
       const timer = setTimeout(() => reject(new Error(`no ${reply} from the broker within 5 s`)), 5_000);
+      this.#lost.catch((e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      });
       this.#control = (p) => {
         if (p.cmd !== reply) return;
         clearTimeout(timer);
