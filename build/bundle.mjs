@@ -28,7 +28,9 @@ await build({
   external: ['cbor-extract'],
   // Keep the bundle small for 128 MB routers: Node's own stream module instead of a browser
   // copy of it, and no WebSocket or SOCKS code (the agent speaks mqtt:// and mqtts:// only).
+  // mqtt-packet's parser gets a byte list that reads in place (shims/buffer-list.cjs says why).
   alias: {
+    bl: shim('buffer-list.cjs'),
     'readable-stream': shim('readable-stream.cjs'),
     ws: shim('absent.cjs'),
     socks: shim('absent.cjs'),
