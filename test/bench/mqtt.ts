@@ -29,7 +29,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -54,6 +54,23 @@ const FLEET = 200;
 function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * CPU microseconds the whole machine has been busy so far (every CPU, /proc/stat: all but idle
+ * and iowait, steal included: time the hypervisor gave to other guests). Less what the bench's
+ * own processes used over a run, it is what other tenants of this shared machine took meanwhile.
+ */
+function machineBusyMicros(): number {
+  const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = ticks as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) * 10_000;
+}
+
+/** The busy time of processes outside the bench over a run, as a share of the machine's CPUs. */
+function othersShare(machineMicros: number, benchMicros: number, wallMs: number): string {
+  const share = Math.max(0, machineMicros - benchMicros) / (wallMs * 1000 * availableParallelism());
+  return `${Math.round(share * 100)}% of the machine's ${availableParallelism()} CPUs`;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -191,29 +208,43 @@ if (process.argv[2] === '--producer') {
       rules: () => `${agent.dataplane.rules.length} rules loaded`,
     };
 
+    /** CPU so far of every process of the bench: this one (which is the in-process agent), the producer, the broker and `under`. */
+    const benchCpu = (under: UnderTest): number => {
+      const own = process.cpuUsage();
+      return own.user + own.system + cpuMicros(producerChild.pid!) + cpuMicros(broker.pid!) + (under === inProcess ? 0 : under.cpu());
+    };
+
     async function sustained(under: UnderTest, count: number, persistent: boolean, warm = false): Promise<void> {
       const agentBefore = under.cpu();
       const producerBefore = cpuMicros(producerChild.pid!);
       const brokerBefore = cpuMicros(broker.pid!);
+      const benchBefore = benchCpu(under);
+      const machineBefore = machineBusyMicros();
       const started = performance.now();
       const { failed } = await ask<{ failed: number }>(producerChild, { kind: 'sustained', count, persistent });
-      const rate = count / ((performance.now() - started) / 1000);
+      const wallMs = performance.now() - started;
+      const rate = count / (wallMs / 1000);
       const agentMicros = under.cpu() - agentBefore;
       const producerMicros = cpuMicros(producerChild.pid!) - producerBefore;
       const brokerMicros = cpuMicros(broker.pid!) - brokerBefore;
+      const others = othersShare(machineBusyMicros() - machineBefore, benchCpu(under) - benchBefore, wallMs);
       const perCommand = (micros: number) => Math.round(micros / count);
       console.log(`mqtt sustained${under.label}, ${persistent ? 'persistent' : 'non-persistent'} rules${warm ? ', JIT-warm agent' : ''}: ${Math.round(rate)} commands/s, ${Math.round(count / (agentMicros / 1e6))}/s per CPU second of the agent (${count} deny commands pipelined, QoS 1, JSON, ${under.rules()} after; ${failed} not 200; target >= 5000)`);
-      console.log(`  CPU per command: agent ${perCommand(agentMicros)} us, producer ${perCommand(producerMicros)} us, mosquitto ${perCommand(brokerMicros)} us`);
+      console.log(`  CPU per command: agent ${perCommand(agentMicros)} us, producer ${perCommand(producerMicros)} us, mosquitto ${perCommand(brokerMicros)} us; processes outside the bench meanwhile: ${others}`);
     }
     async function latency(under: UnderTest, persistent: boolean): Promise<void> {
       const agentBefore = under.cpu();
+      const benchBefore = benchCpu(under);
+      const machineBefore = machineBusyMicros();
+      const started = performance.now();
       const { samples } = await ask<{ samples: Record<Encoding, number[]> }>(producerChild, { kind: 'latency', persistent, topic: under.echo ? ECHO_TOPIC : topic });
       const agentMicros = under.cpu() - agentBefore;
+      const others = othersShare(machineBusyMicros() - machineBefore, benchCpu(under) - benchBefore, performance.now() - started);
       for (const encoding of ENCODINGS) {
         const sorted = samples[encoding].sort((a, b) => a - b);
         console.log(`mqtt latency${under.label} ${encoding}, ${under.echo ? 'no consumer' : `${persistent ? 'persistent' : 'non-persistent'} rules`}: p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, alternated with ${SAMPLES} in the other encoding; ${under.rules()}; target p99 <= 5 ms)`);
       }
-      console.log(`  ${under.echo ? 'echo client' : 'agent'} CPU ${Math.round(agentMicros / (SAMPLES * ENCODINGS.length))} us per command, both encodings`);
+      console.log(`  ${under.echo ? 'echo client' : 'agent'} CPU ${Math.round(agentMicros / (SAMPLES * ENCODINGS.length))} us per command, both encodings; processes outside the bench meanwhile: ${others}`);
     }
 
     // The first run also loads the rule set the latency runs start from.
