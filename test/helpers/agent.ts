@@ -16,11 +16,14 @@ export interface AgentProcess {
 }
 
 /**
- * Starts `node <script> <args>` and collects its output. The caller stops it (t.teardown).
+ * Starts `node <nodeFlags> <script> <args>` and collects its output. The caller stops it (t.teardown).
  * `netns`: in that network namespace, through nsenter (which execs, so the child is node itself).
  */
-export function startAgent(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; script?: string; uid?: number; gid?: number; netns?: string } = {}): AgentProcess {
-  const node = [process.execPath, options.script ?? BUNDLE, ...args];
+export function startAgent(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; script?: string; nodeFlags?: readonly string[]; uid?: number; gid?: number; netns?: string } = {},
+): AgentProcess {
+  const node = [process.execPath, ...(options.nodeFlags ?? []), options.script ?? BUNDLE, ...args];
   const [command, ...argv] = options.netns ? inNs(options.netns, node) : node;
   const child = spawn(command!, argv, {
     cwd: options.cwd,

@@ -109,7 +109,7 @@ t.test(`a full table (${MAX_RULES} rules) restores on the kernel under the shipp
   await writeHostPortRules(join(dir, 'state'), MAX_RULES);
   await createVethPair(full);
 
-  agent = startAgent(kernelArgs(full.vethA, pins, dir), { netns: full.nsA, env: { NODE_OPTIONS: shippedNodeOptions().join(' ') } });
+  agent = startAgent(kernelArgs(full.vethA, pins, dir), { netns: full.nsA, nodeFlags: shippedNodeOptions() });
   await agent.waitFor(/ready/, 120_000);
   t.match(agent.output(), new RegExp(`rules restored .*rules=${MAX_RULES} enforced=${MAX_RULES}`), 'every rule restored and enforced');
   const refused = command({ action: 'deny', target: { ipv4_net: `${B4}/32` } }, full);

@@ -243,7 +243,7 @@ start_service
   t.same(lines, [
     'bpffs',
     'open agent',
-    `set command /usr/bin/node /usr/lib/openc2/openc2-agent.mjs run --config ${json}`,
+    `set command /usr/bin/node --heap-growing-percent=100 /usr/lib/openc2/openc2-agent.mjs run --config ${json}`,
     'set respawn 3600 5 7',
     'set env NODE_OPTIONS=--max-old-space-size=128 --max-semi-space-size=2',
     'set stdout 1',
