@@ -29,7 +29,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -44,7 +44,7 @@ import { WireProducer } from './wire-producer.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { createVethPair, removeVethPair, vethPairNames, vethPairSkip } from '../kernel/veth-pair.js';
 import { inNs } from '../helpers/netns.js';
-import { shippedNodeOptions } from '../helpers/shipped-flags.js';
+import { shippedNodeFlags } from '../helpers/shipped-flags.js';
 
 const RULES = 10_000;
 const SAMPLES = 1_000;
@@ -57,20 +57,22 @@ function cpuMicros(pid: number): number {
 }
 
 /**
- * CPU microseconds the whole machine has been busy so far (every CPU, /proc/stat: all but idle
- * and iowait, steal included: time the hypervisor gave to other guests). Less what the bench's
- * own processes used over a run, it is what other tenants of this shared machine took meanwhile.
+ * The machine's online CPUs and the CPU microseconds they have been busy so far (/proc/stat:
+ * user, nice and system time, and steal, the time the hypervisor gave to other guests). Irq and
+ * softirq time is left out: the receive side of the bench's own loopback traffic lands there.
+ * Less what the bench's processes used over a run, it is what other processes, kernel threads
+ * and guests took meanwhile.
  */
-function machineBusyMicros(): number {
-  const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = ticks as [number, number, number, number, number, number, number, number];
-  return (user + nice + system + irq + softirq + steal) * 10_000;
+function machineBusy(): { cpus: number; micros: number } {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  const [user, nice, system, , , , , steal] = lines[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+  return { cpus: lines.filter((line) => /^cpu\d+ /.test(line)).length, micros: (user! + nice! + system! + steal!) * 10_000 };
 }
 
-/** The busy time of processes outside the bench over a run, as a share of the machine's CPUs. */
-function othersShare(machineMicros: number, benchMicros: number, wallMs: number): string {
-  const share = Math.max(0, machineMicros - benchMicros) / (wallMs * 1000 * availableParallelism());
-  return `${Math.round(share * 100)}% of the machine's ${availableParallelism()} CPUs`;
+/** CPU time outside the bench's processes between two machineBusy() readings, as a share of the machine. */
+function othersShare(before: { micros: number }, after: { cpus: number; micros: number }, benchMicros: number, wallMs: number): string {
+  const share = Math.max(0, after.micros - before.micros - benchMicros) / (wallMs * 1000 * after.cpus);
+  return `${Math.round(share * 100)}% of the machine's ${after.cpus} CPUs`;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -219,7 +221,7 @@ if (process.argv[2] === '--producer') {
       const producerBefore = cpuMicros(producerChild.pid!);
       const brokerBefore = cpuMicros(broker.pid!);
       const benchBefore = benchCpu(under);
-      const machineBefore = machineBusyMicros();
+      const machineBefore = machineBusy();
       const started = performance.now();
       const { failed } = await ask<{ failed: number }>(producerChild, { kind: 'sustained', count, persistent });
       const wallMs = performance.now() - started;
@@ -227,24 +229,24 @@ if (process.argv[2] === '--producer') {
       const agentMicros = under.cpu() - agentBefore;
       const producerMicros = cpuMicros(producerChild.pid!) - producerBefore;
       const brokerMicros = cpuMicros(broker.pid!) - brokerBefore;
-      const others = othersShare(machineBusyMicros() - machineBefore, benchCpu(under) - benchBefore, wallMs);
+      const others = othersShare(machineBefore, machineBusy(), benchCpu(under) - benchBefore, wallMs);
       const perCommand = (micros: number) => Math.round(micros / count);
       console.log(`mqtt sustained${under.label}, ${persistent ? 'persistent' : 'non-persistent'} rules${warm ? ', JIT-warm agent' : ''}: ${Math.round(rate)} commands/s, ${Math.round(count / (agentMicros / 1e6))}/s per CPU second of the agent (${count} deny commands pipelined, QoS 1, JSON, ${under.rules()} after; ${failed} not 200; target >= 5000)`);
-      console.log(`  CPU per command: agent ${perCommand(agentMicros)} us, producer ${perCommand(producerMicros)} us, mosquitto ${perCommand(brokerMicros)} us; processes outside the bench meanwhile: ${others}`);
+      console.log(`  CPU per command: agent ${perCommand(agentMicros)} us, producer ${perCommand(producerMicros)} us, mosquitto ${perCommand(brokerMicros)} us; CPU outside the bench's processes meanwhile: ${others}`);
     }
     async function latency(under: UnderTest, persistent: boolean): Promise<void> {
       const agentBefore = under.cpu();
       const benchBefore = benchCpu(under);
-      const machineBefore = machineBusyMicros();
+      const machineBefore = machineBusy();
       const started = performance.now();
       const { samples } = await ask<{ samples: Record<Encoding, number[]> }>(producerChild, { kind: 'latency', persistent, topic: under.echo ? ECHO_TOPIC : topic });
       const agentMicros = under.cpu() - agentBefore;
-      const others = othersShare(machineBusyMicros() - machineBefore, benchCpu(under) - benchBefore, performance.now() - started);
+      const others = othersShare(machineBefore, machineBusy(), benchCpu(under) - benchBefore, performance.now() - started);
       for (const encoding of ENCODINGS) {
         const sorted = samples[encoding].sort((a, b) => a - b);
         console.log(`mqtt latency${under.label} ${encoding}, ${under.echo ? 'no consumer' : `${persistent ? 'persistent' : 'non-persistent'} rules`}: p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms (${SAMPLES} deny commands one at a time, alternated with ${SAMPLES} in the other encoding; ${under.rules()}; target p99 <= 5 ms)`);
       }
-      console.log(`  ${under.echo ? 'echo client' : 'agent'} CPU ${Math.round(agentMicros / (SAMPLES * ENCODINGS.length))} us per command, both encodings; processes outside the bench meanwhile: ${others}`);
+      console.log(`  ${under.echo ? 'echo client' : 'agent'} CPU ${Math.round(agentMicros / (SAMPLES * ENCODINGS.length))} us per command, both encodings; CPU outside the bench's processes meanwhile: ${others}`);
     }
 
     // The first run also loads the rule set the latency runs start from.
@@ -261,7 +263,7 @@ if (process.argv[2] === '--producer') {
       const state = mkdtempSync(join(tmpdir(), 'openc2-bench-'));
       const shipped = spawn(
         process.execPath,
-        [...shippedNodeOptions(), BUNDLE, 'run', ...dataplane, '--device-id', 'bench', '--mqtt-url', broker.url, '--allow-insecure', '--state-dir', state, '--run-dir', join(state, 'run'), '--log-level', 'error'],
+        [...shippedNodeFlags(), BUNDLE, 'run', ...dataplane, '--device-id', 'bench', '--mqtt-url', broker.url, '--allow-insecure', '--state-dir', state, '--run-dir', join(state, 'run'), '--log-level', 'error'],
         // Switches are set by flags, cleared by the environment (parseArgs has no --no-…).
         { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OPENC2_MQTT_PRESENCE: 'false', OPENC2_HTTP_ENABLED: 'false' } },
       );
