@@ -16,7 +16,7 @@ import type { AgentConfig } from '../../agent/config/config.js';
 import { startConsumer, type ConsumerService } from '../../agent/consumer/consumer.js';
 import { SimDataplane } from '../../agent/dataplane/sim-dataplane.js';
 import { createLogger } from '../../agent/log/logger.js';
-import { shippedNodeOptions } from '../helpers/shipped-flags.js';
+import { shippedNodeFlags } from '../helpers/shipped-flags.js';
 
 const RULES = 100_000;
 const BATCH = 20_000;
@@ -153,7 +153,7 @@ else {
     await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'warning' });
     // The heap flags of the shipped unit: without --max-old-space-size V8 lets the heap grow
     // far past what it keeps live, and RSS says more about its laziness than about the agent.
-    const flags = ['--expose-gc', ...shippedNodeOptions()];
+    const flags = ['--expose-gc', ...shippedNodeFlags()];
     for (const step of ['--load', '--restore']) {
       const child = spawnSync(process.execPath, [...flags, bundle, step, join(root, 'memory')], { stdio: 'inherit' });
       if (child.status !== 0) throw new Error(`${step} run failed: ${child.status}`);

@@ -14,7 +14,7 @@ import { DEFAULT_PIN_ROOT, detachAll } from '../../agent/dataplane/kernel.js';
 import { MAX_RULES } from '../../agent/rules/store.js';
 import { BUNDLE, startAgent, type AgentProcess } from '../helpers/agent.js';
 import { writeHostPortRules } from '../fixtures/rule-records.js';
-import { shippedNodeOptions } from '../helpers/shipped-flags.js';
+import { shippedNodeFlags } from '../helpers/shipped-flags.js';
 import { runInNs } from '../helpers/netns.js';
 import { A4, A6, B4, createVethPair, ping, removeVethPair, vethPairNames, vethPairSkip } from './veth-pair.js';
 
@@ -109,7 +109,7 @@ t.test(`a full table (${MAX_RULES} rules) restores on the kernel under the shipp
   await writeHostPortRules(join(dir, 'state'), MAX_RULES);
   await createVethPair(full);
 
-  agent = startAgent(kernelArgs(full.vethA, pins, dir), { netns: full.nsA, nodeFlags: shippedNodeOptions() });
+  agent = startAgent(kernelArgs(full.vethA, pins, dir), { netns: full.nsA, nodeFlags: shippedNodeFlags() });
   await agent.waitFor(/ready/, 120_000);
   t.match(agent.output(), new RegExp(`rules restored .*rules=${MAX_RULES} enforced=${MAX_RULES}`), 'every rule restored and enforced');
   const refused = command({ action: 'deny', target: { ipv4_net: `${B4}/32` } }, full);
