@@ -1,7 +1,7 @@
 /** Rule mixes for the dataplane benchmarks (test/bench/dataplane.ts). */
 import type { Family, Prefix, Rule } from '../../agent/rules/model.js';
 import { shapeRule } from '../../agent/rules/rule-shape.js';
-import { prng } from '../kernel/frames.js';
+import { prng } from '../helpers/prng.js';
 
 const rnd = prng(42);
 

@@ -11,7 +11,8 @@ import { simulate } from '../../agent/dataplane/sim.js';
 import { checkBpfRights } from '../../agent/dataplane/binding.js';
 import { detachAll, openKernelDataplane, type KernelDataplane } from '../../agent/dataplane/kernel.js';
 import { CompileError, RuleSet } from '../../agent/rules/compile.js';
-import { buildFrame, packetNear, prng, randomPacket, randomRule, retvalAction } from './frames.js';
+import { buildFrame, packetNear, randomPacket, randomRule, retvalAction } from './frames.js';
+import { prng } from '../helpers/prng.js';
 
 const rights = checkBpfRights();
 // 500 sets (about 50 s here): each set is compared after its replace and after

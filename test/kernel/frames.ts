@@ -54,18 +54,6 @@ export function buildFrame(p: PacketHeader, o: FrameOptions = {}): Buffer {
   return Buffer.concat([eth, ip, ext, l4]);
 }
 
-/** Seeded PRNG (mulberry32) so a failure reproduces from its printed seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const V4_BASES = [
   [192, 0, 2, 0],
   [198, 51, 100, 0],

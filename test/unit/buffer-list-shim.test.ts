@@ -5,6 +5,7 @@ import bl from 'bl';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { BUNDLE } from '../helpers/agent.js';
+import { prng } from '../helpers/prng.js';
 
 // The bundle gives mqtt-packet's parser build/shims/buffer-list.cjs instead of bl: it must answer
 // every call that parser makes exactly as bl does, wherever the socket happened to cut the bytes.
@@ -22,16 +23,10 @@ interface ByteList {
   toString(encoding?: BufferEncoding, start?: number, end?: number): string;
 }
 
-/** A deterministic generator (mulberry32), so a failure names a seed that repeats it. */
+/** Whole numbers below `below` from prng(seed), so a failure names a seed that repeats it. */
 function random(seed: number): (below: number) => number {
-  let state = seed >>> 0;
-  return (below) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 2 ** 32) * below);
-  };
+  const next = prng(seed);
+  return (below) => Math.floor(next() * below);
 }
 
 /** What a call gave: its value, or that it threw a RangeError. */

@@ -2,7 +2,8 @@ import t from 'tap';
 import type { Prefix, Rule } from '../../agent/rules/model.js';
 import { CompileError, MAX_SHAPES, RANK_NONE, RANK_STEP, RuleSet, lpmSlot, portPrefixes, type LpmEntry, type ShapeCountEntry, type ShapeEntry, type TupleEntry } from '../../agent/rules/compile.js';
 import { encodeRecords, encodeSet } from '../../agent/dataplane/records.js';
-import { prng, randomRule } from '../kernel/frames.js';
+import { randomRule } from '../kernel/frames.js';
+import { prng } from '../helpers/prng.js';
 
 const p4 = (a: number[], length: number): Prefix => ({ family: 4, address: Uint8Array.from(a), length });
 function rule(number: number, match: Rule['match'], over: Partial<Rule> = {}): Rule {
