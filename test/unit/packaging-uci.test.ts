@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type AgentConfig } from '../../agent/config/config.js';
 import { SETTINGS } from '../../agent/config/settings.js';
+import { shippedNodeFlags } from '../helpers/shipped-flags.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const files = join(root, 'build/openwrt/openc2-agent/files');
@@ -255,6 +256,11 @@ start_service
     'set term_timeout 10',
     'close',
   ]);
+  // Both inits run the same agent: the procd one's node flags are the systemd unit's.
+  const nodeOptions = lines.find((l) => l.startsWith('set env NODE_OPTIONS='))!.slice('set env NODE_OPTIONS='.length).split(' ');
+  const commandLine = lines.find((l) => l.startsWith('set command /usr/bin/node '))!.split(' ').slice(3);
+  const commandFlags = commandLine.slice(0, commandLine.findIndex((arg) => !arg.startsWith('--')));
+  t.same([...nodeOptions, ...commandFlags], shippedNodeFlags(), "procd's node flags are the systemd unit's");
   t.same(JSON.parse(readFileSync(json, 'utf8')), { interfaces: ['eth1', 'dev-wan'], allowInsecure: '1' });
 });
 
