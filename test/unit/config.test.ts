@@ -91,6 +91,17 @@ t.test('management prefixes must be CIDR', async (t) => {
   t.same(problems, ['management.prefixes: "lan" is not an address/length prefix']);
 });
 
+t.test('the MQTT topic prefix must be plain topic levels; TLS settings need mqtts://', async (t) => {
+  const env = { OPENC2_ALLOW_INSECURE: '1', OPENC2_MQTT_URL: 'mqtt://127.0.0.1:1883' };
+  const prefixProblems = (prefix: string) => problemsOf(() => loadConfig({ env: { ...env, OPENC2_MQTT_TOPIC_PREFIX: prefix }, flags: new Map() }));
+  for (const good of ['', 'tenant-a', 'tenant-a/', 'fleet/eu-west/tenant_7']) t.same(prefixProblems(good), [], `${JSON.stringify(good)} is accepted`);
+  // `+` or `#` would subscribe the agent to every tenant's commands.
+  for (const bad of ['+', 'tenant/#', 'a+b', '/tenant', 'a//b', '$SYS', 'my tenant']) {
+    t.match(prefixProblems(bad), [/^mqtt\.topicPrefix: .* must be topic levels/], `${JSON.stringify(bad)} is refused`);
+  }
+  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_MQTT_TLS_CA: '/etc/openc2/ca.pem' }, flags: new Map() })), ['mqtt.tlsCa: TLS settings need an mqtts:// url, but mqtt.url is mqtt://']);
+});
+
 t.test('names derive from keys', async (t) => {
   t.equal(envName('mqtt.sessionExpirySeconds'), 'OPENC2_MQTT_SESSION_EXPIRY_SECONDS');
   t.equal(flagName('http.allowedSubjects'), 'http-allowed-subjects');
