@@ -44,7 +44,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'http.requestTimeoutSeconds', type: 'integer', default: 30, min: 1, max: 600, doc: 'Time a client has to send one whole request (headers and body); slower ones get 408.' },
   { key: 'http.responseDeadlineSeconds', type: 'integer', default: 25, min: 1, max: 300, doc: 'A command still running after this long is answered 202 and its response is delivered later through the alert channel.' },
   { key: 'mqtt.url', type: 'url', doc: 'Broker URL, mqtts://host:8883 (or mqtt:// with allowInsecure). MQTT is off when unset.' },
-  { key: 'mqtt.topicPrefix', type: 'string', default: '', doc: 'Prefix before oc2/... topics for multi-tenant brokers.' },
+  { key: 'mqtt.topicPrefix', type: 'string', default: '', doc: 'Prefix before oc2/... topics for multi-tenant brokers: topic levels without wildcards (tenant-a, fleet/eu).' },
   { key: 'mqtt.clientId', type: 'string', doc: 'MQTT client id; default the device id.' },
   { key: 'mqtt.username', type: 'string', doc: 'MQTT user name.' },
   { key: 'mqtt.password', type: 'string', secret: true, doc: 'MQTT password.' },

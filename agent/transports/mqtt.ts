@@ -376,7 +376,7 @@ export function createMqttTransport(options: MqttTransportOptions): MqttTranspor
     start(commandHandler) {
       if (handler) return;
       handler = commandHandler;
-      if (mqtt.presence) presence = startPresence(config, clientId, topics, { clock, backoff, random, logger });
+      if (mqtt.presence) presence = startPresence(config, clientId, topics, link, { clock, backoff, random, logger });
       if (mqtt.healthIntervalSeconds > 0) {
         stopHealth = every(clock, mqtt.healthIntervalSeconds * 1000, () => {
           if (link.state === LinkState.Online) publish(link.client, topics.responses, 'ntf', 'json', healthNotification(link.state));
@@ -412,15 +412,28 @@ function redact(url: string): string {
  * fleet must see a device vanish. A second, session-less connection carries a retained birth
  * (`online`) and a retained last will (`offline`) on `oc2/presence/<device>`; it sends no
  * OpenC2 messages, so the spec's CONNECT rules are kept where they apply.
+ * `online` means the device takes commands: it follows the OpenC2 connection (`commands`),
+ * so a device whose command link is down while this one stays up reads `offline`.
  */
 function startPresence(
   config: AgentConfig,
   clientId: string,
   topics: TopicTree,
+  commands: MqttLink,
   deps: { clock: Clock; backoff: BackoffOptions; random: () => number; logger: Logger },
 ): MqttLink {
-  const status = (state: 'online' | 'offline'): Buffer => Buffer.from(JSON.stringify({ device: config.deviceId, state, created: deps.clock.now(), version: VERSION }));
+  type Presence = 'online' | 'offline';
+  const status = (state: Presence): Buffer => Buffer.from(JSON.stringify({ device: config.deviceId, state, created: deps.clock.now(), version: VERSION }));
   const retained = { qos: 1 as const, retain: true, properties: { contentType: 'application/json', payloadFormatIndicator: true } };
+  // What the broker holds for us. Every way this connection ends leaves `offline` there (the
+  // farewell, or the will), so that is what a new connection starts from.
+  let held: Presence = 'offline';
+  const announce = (client: MqttClient): Promise<void> => {
+    const state: Presence = commands.state === LinkState.Online ? 'online' : 'offline';
+    if (state === held) return Promise.resolve();
+    held = state;
+    return client.publishAsync(topics.presence, status(state), retained).then(() => undefined);
+  };
   const link = new MqttLink({
     name: 'presence',
     url: config.mqtt.url!,
@@ -430,14 +443,25 @@ function startPresence(
       will: { topic: topics.presence, payload: status('offline'), ...retained },
     },
     ...deps,
-    online: async (_connack, client) => {
-      await client.publishAsync(topics.presence, status('online'), retained);
+    online: (_connack, client) => {
+      held = 'offline';
+      return announce(client);
     },
     // A normal DISCONNECT discards the will (MQTT v5 3.1.2.5), so say offline ourselves first.
     farewell: async (client) => {
+      if (held === 'offline') return;
+      held = 'offline';
       await client.publishAsync(topics.presence, status('offline'), retained);
     },
   });
+  // Either link may change while the other's change is in flight (a birth awaiting its PUBACK):
+  // each change of either one publishes what is true then, if it differs from what is held.
+  const refresh = (): void => {
+    if (link.state !== LinkState.Online) return;
+    announce(link.client).catch((err: unknown) => deps.logger.warn('mqtt presence not published', { err }));
+  };
+  commands.onState(refresh);
+  link.onState(refresh);
   link.start();
   return link;
 }

@@ -206,6 +206,30 @@ t.test('presence: retained online after connect, offline after a clean close', a
   t.same(states, ['online', 'offline']);
 });
 
+t.test('presence follows the command connection: offline while only the presence connection is up', async (t) => {
+  const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'presence-watcher-2' });
+  t.teardown(() => watcher.endAsync(true));
+  const states: string[] = [];
+  watcher.on('message', (_topic, payload) => states.push((JSON.parse(payload.toString()) as { state: string }).state));
+  await watcher.subscribeAsync('oc2/presence/followed', { qos: 1 });
+  const waitFor = async (count: number): Promise<void> => {
+    for (let i = 0; i < 250 && states.length < count; i++) await new Promise((r) => setTimeout(r, 20));
+  };
+  const a = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'followed' } });
+  await waitForState(a.transport, LinkState.Online);
+  await waitFor(1);
+  // Another client with the command connection's client id takes its session over (MQTT v5
+  // 3.1.4): the agent's command connection drops, its presence connection stays.
+  const intruder = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'followed', clean: false, reconnectPeriod: 0 });
+  await waitFor(2);
+  await intruder.endAsync(true);
+  await waitForState(a.transport, LinkState.Online);
+  await waitFor(3);
+  await a.close();
+  await waitFor(4);
+  t.same(states, ['online', 'offline', 'online', 'offline'], 'offline while commands cannot reach the agent, online once they can again');
+});
+
 t.test('TLS: server verified against the CA; client certificates for mutual TLS; a wrong CA is refused', async (t) => {
   const client = pki.issue('router-1', 'client');
   const tlsAgent = await agent(t, { deviceId: 'tls', 'mqtt.url': broker.tlsUrl!, 'mqtt.tlsCa': pki.ca.certFile });
