@@ -25,10 +25,13 @@
 // so that the agent's commands per CPU second are the agent's own, as on a router; it frames MQTT
 // itself (wire-producer.ts) to take as little of the shared cores as a remote orchestrator. The sustained
 // lines also give the CPU each process spent per command (agent, producer, mosquitto): on a shared
-// machine with few cores their sum, not the agent alone, bounds the commands per wall second.
+// machine with few cores their sum, not the agent alone, bounds the commands per wall second. For
+// the shipped agent they split its CPU into its main thread and its other threads: V8 compiles
+// optimized code and marks the heap on the others, which a router with two cores runs beside the
+// main thread, and a single-core one on the same core.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,10 +53,34 @@ const RULES = 10_000;
 const SAMPLES = 1_000;
 const FLEET = 200;
 
-/** CPU microseconds (user + system) process `pid` has used so far, from /proc (USER_HZ is 100 on Linux). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** CPU microseconds (user + system) in a /proc stat file (USER_HZ is 100 on Linux). */
+function statMicros(file: string): number {
+  const fields = readFileSync(file, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** CPU microseconds process `pid` has used so far, all its threads. */
+function cpuMicros(pid: number): number {
+  return statMicros(`/proc/${pid}/stat`);
+}
+
+/**
+ * The CPU microseconds of process `pid`'s main thread (the event loop, where commands are
+ * handled one after another) and of its other threads together (V8's optimizing compiler and
+ * concurrent GC, libuv's pool). On a router with a core to spare for the others, the main
+ * thread's alone bounds the commands per wall second.
+ */
+function threadMicros(pid: number): { main: number; helpers: number } {
+  let helpers = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    if (task === String(pid)) continue;
+    try {
+      helpers += statMicros(`/proc/${pid}/task/${task}/stat`);
+    } catch {
+      // The thread ended between the listing and the read; its CPU went with it.
+    }
+  }
+  return { main: statMicros(`/proc/${pid}/task/${pid}/stat`), helpers };
 }
 
 /**
@@ -200,7 +227,7 @@ if (process.argv[2] === '--producer') {
     const producerChild = child;
 
     /** The agent under test: a label, its CPU time so far (µs), and its rule count where it can be read. */
-    type UnderTest = { readonly label: string; readonly cpu: () => number; readonly rules: () => string; readonly echo?: boolean };
+    type UnderTest = { readonly label: string; readonly cpu: () => number; readonly rules: () => string; readonly echo?: boolean; readonly pid?: number };
     const inProcess: UnderTest = {
       label: '',
       cpu: () => {
@@ -218,6 +245,7 @@ if (process.argv[2] === '--producer') {
 
     async function sustained(under: UnderTest, count: number, persistent: boolean, warm = false): Promise<void> {
       const agentBefore = under.cpu();
+      const threadsBefore = under.pid === undefined ? undefined : threadMicros(under.pid);
       const producerBefore = cpuMicros(producerChild.pid!);
       const brokerBefore = cpuMicros(broker.pid!);
       const benchBefore = benchCpu(under);
@@ -233,6 +261,11 @@ if (process.argv[2] === '--producer') {
       const perCommand = (micros: number) => Math.round(micros / count);
       console.log(`mqtt sustained${under.label}, ${persistent ? 'persistent' : 'non-persistent'} rules${warm ? ', JIT-warm agent' : ''}: ${Math.round(rate)} commands/s, ${Math.round(count / (agentMicros / 1e6))}/s per CPU second of the agent (${count} deny commands pipelined, QoS 1, JSON, ${under.rules()} after; ${failed} not 200; target >= 5000)`);
       console.log(`  CPU per command: agent ${perCommand(agentMicros)} us, producer ${perCommand(producerMicros)} us, mosquitto ${perCommand(brokerMicros)} us; CPU outside the bench's processes meanwhile: ${others}`);
+      if (threadsBefore) {
+        const threads = threadMicros(under.pid!);
+        const main = threads.main - threadsBefore.main;
+        console.log(`  agent threads: main ${perCommand(main)} us per command (${Math.round(count / (main / 1e6))} commands per main-thread CPU second), others ${perCommand(threads.helpers - threadsBefore.helpers)} us`);
+      }
     }
     async function latency(under: UnderTest, persistent: boolean): Promise<void> {
       const agentBefore = under.cpu();
@@ -270,7 +303,7 @@ if (process.argv[2] === '--producer') {
       try {
         const ready = await ask<{ failed: number }>(producerChild, { kind: 'ready' });
         if (ready.failed) throw new Error(`the shipped agent${label} did not answer a query within 30 s`);
-        const bundled: UnderTest = { label, cpu: () => cpuMicros(shipped.pid!), rules: () => 'its own process' };
+        const bundled: UnderTest = { label, cpu: () => cpuMicros(shipped.pid!), rules: () => 'its own process', pid: shipped.pid! };
         await sustained(bundled, RULES, false);
         await latency(bundled, false);
         await sustained(bundled, RULES, false, true);
