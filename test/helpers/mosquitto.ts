@@ -34,6 +34,8 @@ export interface Broker {
 
 export interface BrokerOptions {
   readonly pki?: TestPki;
+  /** The one TLS version the TLS listeners accept; TLS 1.2 unless set. */
+  readonly tlsVersion?: 'tlsv1.2' | 'tlsv1.3';
   /** Lines added to the config (e.g. `max_queued_messages 100000`). */
   readonly extra?: readonly string[];
 }
@@ -87,7 +89,7 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Broke
   ];
   if (options.pki) {
     const server = options.pki.issue('localhost', 'server');
-    const tls = [`cafile ${options.pki.ca.certFile}`, `certfile ${server.certFile}`, `keyfile ${server.keyFile}`, 'tls_version tlsv1.2'];
+    const tls = [`cafile ${options.pki.ca.certFile}`, `certfile ${server.certFile}`, `keyfile ${server.keyFile}`, `tls_version ${options.tlsVersion ?? 'tlsv1.2'}`];
     lines.push(`listener ${tlsPort} 127.0.0.1`, ...tls, `listener ${mtlsPort} 127.0.0.1`, ...tls, 'require_certificate true');
   }
   const configFile = join(dir, 'mosquitto.conf');

@@ -230,6 +230,16 @@ t.test('presence follows the command connection: offline while only the presence
   t.same(states, ['online', 'offline', 'online', 'offline'], 'offline while commands cannot reach the agent, online once they can again');
 });
 
+t.test('TLS 1.3: a broker that speaks only TLS 1.3 is reached, with client certificates', async (t) => {
+  const broker13 = await startMosquitto({ pki, tlsVersion: 'tlsv1.3' });
+  t.teardown(() => broker13.remove());
+  const client = pki.issue('router-13', 'client');
+  const a = await startMqttAgent({ settings: { 'mqtt.url': broker13.mtlsUrl!, deviceId: 'tls13', 'mqtt.tlsCa': pki.ca.certFile, 'mqtt.tlsCert': client.certFile, 'mqtt.tlsKey': client.keyFile } });
+  t.teardown(() => a.close());
+  await waitForState(a.transport, LinkState.Online);
+  t.pass('online over TLS 1.3 with mutual authentication');
+});
+
 t.test('TLS: server verified against the CA; client certificates for mutual TLS; a wrong CA is refused', async (t) => {
   const client = pki.issue('router-1', 'client');
   const tlsAgent = await agent(t, { deviceId: 'tls', 'mqtt.url': broker.tlsUrl!, 'mqtt.tlsCa': pki.ca.certFile });
