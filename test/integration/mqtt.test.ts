@@ -191,43 +191,47 @@ t.test('health: a notification at connect and on the interval, framed as msgType
   t.match(health[1]!.message.body.openc2.notification, { event: 'health', state: 'online', commands: 0 });
 });
 
-t.test('presence: retained online after connect, offline after a clean close', async (t) => {
-  const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'presence-watcher' });
+/**
+ * The presence states published for `device`, in order, as a watcher subscribed before the
+ * agent starts sees them; `count(n)` waits (5 s at most) until there are n of them.
+ */
+async function watchPresence(t: Test, device: string): Promise<{ states: string[]; count: (n: number) => Promise<void> }> {
+  const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `presence-watcher-${device}` });
   t.teardown(() => watcher.endAsync(true));
   const states: string[] = [];
   watcher.on('message', (_topic, payload) => states.push((JSON.parse(payload.toString()) as { state: string }).state));
-  await watcher.subscribeAsync('oc2/presence/present', { qos: 1 });
+  await watcher.subscribeAsync(`oc2/presence/${device}`, { qos: 1 });
+  const count = async (n: number): Promise<void> => {
+    for (let i = 0; i < 250 && states.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+  };
+  return { states, count };
+}
+
+t.test('presence: retained online after connect, offline after a clean close', async (t) => {
+  const presence = await watchPresence(t, 'present');
   const a = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'present' } });
   await waitForState(a.transport, LinkState.Online);
-  const deadline = Date.now() + 5000;
-  while (!states.includes('online') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await presence.count(1);
   await a.close();
-  while (states.at(-1) !== 'offline' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.same(states, ['online', 'offline']);
+  await presence.count(2);
+  t.same(presence.states, ['online', 'offline']);
 });
 
 t.test('presence follows the command connection: offline while only the presence connection is up', async (t) => {
-  const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'presence-watcher-2' });
-  t.teardown(() => watcher.endAsync(true));
-  const states: string[] = [];
-  watcher.on('message', (_topic, payload) => states.push((JSON.parse(payload.toString()) as { state: string }).state));
-  await watcher.subscribeAsync('oc2/presence/followed', { qos: 1 });
-  const waitFor = async (count: number): Promise<void> => {
-    for (let i = 0; i < 250 && states.length < count; i++) await new Promise((r) => setTimeout(r, 20));
-  };
+  const presence = await watchPresence(t, 'followed');
   const a = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'followed' } });
   await waitForState(a.transport, LinkState.Online);
-  await waitFor(1);
+  await presence.count(1);
   // Another client with the command connection's client id takes its session over (MQTT v5
   // 3.1.4): the agent's command connection drops, its presence connection stays.
   const intruder = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'followed', clean: false, reconnectPeriod: 0 });
-  await waitFor(2);
+  await presence.count(2);
   await intruder.endAsync(true);
   await waitForState(a.transport, LinkState.Online);
-  await waitFor(3);
+  await presence.count(3);
   await a.close();
-  await waitFor(4);
-  t.same(states, ['online', 'offline', 'online', 'offline'], 'offline while commands cannot reach the agent, online once they can again');
+  await presence.count(4);
+  t.same(presence.states, ['online', 'offline', 'online', 'offline'], 'offline while commands cannot reach the agent, online once they can again');
 });
 
 t.test('TLS 1.3: a broker that speaks only TLS 1.3 is reached, with client certificates', async (t) => {
