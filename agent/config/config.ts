@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseTrustedKeys } from '../codec/signing.js';
+import { topicPrefixProblem } from '../transports/mqtt-topics.js';
 import { SETTINGS, envName, flagName, type Setting } from './settings.js';
 
 /** The agent's configuration after file, environment and flags are merged (flags win). */
@@ -209,9 +210,9 @@ function crossCheck(config: AgentConfig): string[] {
     const protocol = new URL(mqtt.url).protocol;
     if (protocol !== 'mqtt:' && protocol !== 'mqtts:') problems.push(`mqtt.url: ${protocol}// is not supported; use mqtts:// (or mqtt:// with allowInsecure)`);
     else if (protocol === 'mqtt:' && !config.allowInsecure) problems.push('mqtt.url: mqtt:// is plain text; use mqtts:// or set allowInsecure');
-    // A CA or client certificate next to mqtt:// says the operator meant TLS; going plain instead would be silent.
-    const tlsKeys = (['tlsCa', 'tlsCert', 'tlsKey'] as const).filter((key) => mqtt[key] !== undefined);
-    if (protocol === 'mqtt:' && tlsKeys.length > 0) problems.push(`mqtt.${tlsKeys[0]!}: TLS settings need an mqtts:// url, but mqtt.url is mqtt://`);
+    // A broker CA next to mqtt:// says the operator meant TLS; going plain instead would be silent.
+    // (mqtt.tlsCert and tlsKey may be there for HTTPS alerts, which fall back to them.)
+    if (protocol === 'mqtt:' && mqtt.tlsCa !== undefined) problems.push('mqtt.tlsCa: a broker CA needs an mqtts:// url, but mqtt.url is mqtt://');
   }
   if ((mqtt.tlsCert === undefined) !== (mqtt.tlsKey === undefined)) problems.push('mqtt.tlsCert and mqtt.tlsKey: set both or neither');
   if (config.alerts.url !== undefined && new URL(config.alerts.url).protocol === 'http:' && !config.allowInsecure) {
@@ -231,12 +232,8 @@ function crossCheck(config: AgentConfig): string[] {
     problems.push((err as Error).message);
   }
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(config.instance)) problems.push(`instance: ${JSON.stringify(config.instance)} must be 1-64 of A-Z a-z 0-9 _ . -`);
-  // The prefix is put in front of every topic the agent subscribes to: a wildcard there would
-  // subscribe it to other tenants' commands, and brokers refuse to publish to one.
-  const prefixLevels = mqtt.topicPrefix.replace(/\/+$/, '');
-  if (prefixLevels !== '' && !prefixLevels.split('/').every((level) => /^[^/#+\s$\p{Cc}][^/#+\s\p{Cc}]*$/u.test(level))) {
-    problems.push(`mqtt.topicPrefix: ${JSON.stringify(mqtt.topicPrefix)} must be topic levels without # + spaces or empty levels, not starting with $ (the broker's own topics)`);
-  }
+  const prefixProblem = topicPrefixProblem(mqtt.topicPrefix);
+  if (prefixProblem !== undefined) problems.push(`mqtt.topicPrefix: ${JSON.stringify(mqtt.topicPrefix)} ${prefixProblem}`);
   if (!/^[^/#+\s]{1,128}$/.test(config.deviceId)) problems.push(`deviceId: ${JSON.stringify(config.deviceId)} must be 1-128 characters without / # + or spaces (it is an MQTT topic level)`);
   return problems;
 }

@@ -34,8 +34,26 @@ export function isTopicLevel(level: string): boolean {
  * Topics for one device. `prefix` puts the `oc2/` tree under a tenant's folder on a shared
  * broker: `tenant-a` and `tenant-a/` both give `tenant-a/oc2/...`.
  */
+/** The prefix's topic levels as they go in front of `oc2/...`; trailing slashes are dropped. */
+function prefixLevels(prefix: string): string {
+  return prefix.replace(/\/+$/, '');
+}
+
+/**
+ * What is wrong with a topic prefix, if anything. It goes in front of every topic the agent
+ * subscribes to: a wildcard there would subscribe it to other tenants' commands, brokers refuse
+ * to publish to one, and a first level starting with `$` is the broker's own ($SYS).
+ */
+export function topicPrefixProblem(prefix: string): string | undefined {
+  const levels = prefixLevels(prefix);
+  if (levels === '') return undefined;
+  if (levels.startsWith('$')) return 'must not start with $ (topics of the broker itself)';
+  if (!levels.split('/').every((level) => /^[^#+\s\p{Cc}]+$/u.test(level))) return 'must be topic levels without # + spaces, control characters or empty levels';
+  return undefined;
+}
+
 export function topicTree(prefix: string, deviceId: string, profiles: readonly string[]): TopicTree {
-  const root = prefix === '' ? 'oc2' : `${prefix.replace(/\/+$/, '')}/oc2`;
+  const root = prefix === '' ? 'oc2' : `${prefixLevels(prefix)}/oc2`;
   const all = `${root}/cmd/all`;
   const device = `${root}/cmd/device/${deviceId}`;
   const responses = `${root}/rsp`;

@@ -91,15 +91,18 @@ t.test('management prefixes must be CIDR', async (t) => {
   t.same(problems, ['management.prefixes: "lan" is not an address/length prefix']);
 });
 
-t.test('the MQTT topic prefix must be plain topic levels; TLS settings need mqtts://', async (t) => {
+t.test('the MQTT topic prefix must be plain topic levels; a broker CA needs mqtts://', async (t) => {
   const env = { OPENC2_ALLOW_INSECURE: '1', OPENC2_MQTT_URL: 'mqtt://127.0.0.1:1883' };
   const prefixProblems = (prefix: string) => problemsOf(() => loadConfig({ env: { ...env, OPENC2_MQTT_TOPIC_PREFIX: prefix }, flags: new Map() }));
-  for (const good of ['', 'tenant-a', 'tenant-a/', 'fleet/eu-west/tenant_7']) t.same(prefixProblems(good), [], `${JSON.stringify(good)} is accepted`);
+  for (const good of ['', 'tenant-a', 'tenant-a/', 'fleet/eu-west/tenant_7', 'fleet/$eu']) t.same(prefixProblems(good), [], `${JSON.stringify(good)} is accepted`);
   // `+` or `#` would subscribe the agent to every tenant's commands.
-  for (const bad of ['+', 'tenant/#', 'a+b', '/tenant', 'a//b', '$SYS', 'my tenant']) {
+  for (const bad of ['+', 'tenant/#', 'a+b', '/tenant', 'a//b', 'my tenant']) {
     t.match(prefixProblems(bad), [/^mqtt\.topicPrefix: .* must be topic levels/], `${JSON.stringify(bad)} is refused`);
   }
-  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_MQTT_TLS_CA: '/etc/openc2/ca.pem' }, flags: new Map() })), ['mqtt.tlsCa: TLS settings need an mqtts:// url, but mqtt.url is mqtt://']);
+  t.match(prefixProblems('$SYS/tenant'), [/^mqtt\.topicPrefix: "\$SYS\/tenant" must not start with \$/], 'a first level starting with $ is refused');
+  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_MQTT_TLS_CA: '/etc/openc2/ca.pem' }, flags: new Map() })), ['mqtt.tlsCa: a broker CA needs an mqtts:// url, but mqtt.url is mqtt://']);
+  // HTTPS alerts take their client certificate from mqtt.tlsCert when alerts.tlsCert is not set.
+  t.same(problemsOf(() => loadConfig({ env: { ...env, OPENC2_MQTT_TLS_CERT: '/etc/openc2/router.pem', OPENC2_MQTT_TLS_KEY: '/etc/openc2/router.key', OPENC2_ALERTS_URL: 'https://orchestrator.example:6768/' }, flags: new Map() })), []);
 });
 
 t.test('names derive from keys', async (t) => {
