@@ -53,7 +53,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'mqtt.tlsKey', type: 'path', secret: true, doc: 'Client private key (PEM).' },
   { key: 'mqtt.keepaliveSeconds', type: 'integer', default: 60, min: 1, max: 300, doc: 'MQTT keepalive.' },
   { key: 'mqtt.sessionExpirySeconds', type: 'integer', default: 86400, min: 0, max: 4294967295, doc: 'Broker keeps our session and QoS 1 commands this long while we are away.' },
-  { key: 'mqtt.presence', type: 'boolean', default: true, doc: 'Second MQTT connection publishing retained online/offline (birth and last will) on oc2/presence/<deviceId>.' },
+  { key: 'mqtt.presence', type: 'boolean', default: true, doc: 'Second MQTT connection publishing retained online/offline on oc2/presence/<deviceId>: online while commands reach the agent, offline otherwise and as last will.' },
   { key: 'mqtt.healthIntervalSeconds', type: 'integer', default: 300, min: 0, max: 86400, doc: 'Health notification interval; 0 turns it off.' },
   { key: 'alerts.url', type: 'url', doc: 'Orchestrator alert endpoint, e.g. https://orchestrator:6768/. Alerts over HTTP are off when unset.' },
   { key: 'alerts.tlsCert', type: 'path', doc: 'Client certificate (PEM) presented to the orchestrator; default mqtt.tlsCert.' },

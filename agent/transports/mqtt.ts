@@ -425,9 +425,9 @@ function startPresence(
   type Presence = 'online' | 'offline';
   const status = (state: Presence): Buffer => Buffer.from(JSON.stringify({ device: config.deviceId, state, created: deps.clock.now(), version: VERSION }));
   const retained = { qos: 1 as const, retain: true, properties: { contentType: 'application/json', payloadFormatIndicator: true } };
-  // What the broker holds for us. Every way this connection ends leaves `offline` there (the
-  // farewell, or the will), so that is what a new connection starts from.
-  let held: Presence = 'offline';
+  // What this connection last published. Unknown on each new connection: a broker that crashed
+  // never sent our will and may still hold `online`, and MQTT.js may have resent an old status.
+  let held: Presence | undefined;
   const announce = (client: MqttClient): Promise<void> => {
     const state: Presence = commands.state === LinkState.Online ? 'online' : 'offline';
     if (state === held) return Promise.resolve();
@@ -444,7 +444,7 @@ function startPresence(
     },
     ...deps,
     online: (_connack, client) => {
-      held = 'offline';
+      held = undefined;
       return announce(client);
     },
     // A normal DISCONNECT discards the will (MQTT v5 3.1.2.5), so say offline ourselves first.

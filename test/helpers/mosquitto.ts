@@ -22,7 +22,7 @@ export interface Broker {
   /** mqtts:// listener that also requires a client certificate from the PKI's CA. */
   readonly mtlsUrl?: string;
   readonly pid: number | undefined;
-  /** Stops the broker; `SIGTERM` lets it save its database (sessions, queued messages), `SIGKILL` loses what changed since start. */
+  /** Stops the broker; `SIGTERM` lets it save its database (sessions, queued messages), `SIGKILL` loses what changed since its last save. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts it again on the same ports with the same config and database. */
   start(): Promise<void>;
@@ -34,8 +34,14 @@ export interface Broker {
 
 export interface BrokerOptions {
   readonly pki?: TestPki;
-  /** The one TLS version the TLS listeners accept; TLS 1.2 unless set. */
-  readonly tlsVersion?: 'tlsv1.2' | 'tlsv1.3';
+  /**
+   * The one TLS version the TLS listeners speak; unset, they take TLS 1.2 and 1.3 (and clients
+   * pick 1.3). Mosquitto's `tls_version` is only a minimum, so 1.2 alone is capped through an
+   * OpenSSL config of the broker's own.
+   */
+  readonly tlsOnly?: 'TLSv1.2' | 'TLSv1.3';
+  /** The TLS 1.2 cipher suites the TLS listeners offer (OpenSSL names, `:` separated); OpenSSL's default unless set. */
+  readonly tlsCiphers?: string;
   /** Lines added to the config (e.g. `max_queued_messages 100000`). */
   readonly extra?: readonly string[];
 }
@@ -89,8 +95,15 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Broke
   ];
   if (options.pki) {
     const server = options.pki.issue('localhost', 'server');
-    const tls = [`cafile ${options.pki.ca.certFile}`, `certfile ${server.certFile}`, `keyfile ${server.keyFile}`, `tls_version ${options.tlsVersion ?? 'tlsv1.2'}`];
+    const tls = [`cafile ${options.pki.ca.certFile}`, `certfile ${server.certFile}`, `keyfile ${server.keyFile}`, `tls_version ${options.tlsOnly === 'TLSv1.3' ? 'tlsv1.3' : 'tlsv1.2'}`];
+    if (options.tlsCiphers !== undefined) tls.push(`ciphers ${options.tlsCiphers}`);
     lines.push(`listener ${tlsPort} 127.0.0.1`, ...tls, `listener ${mtlsPort} 127.0.0.1`, ...tls, 'require_certificate true');
+  }
+  let brokerEnv: NodeJS.ProcessEnv = process.env;
+  if (options.tlsOnly === 'TLSv1.2') {
+    const openssl = join(dir, 'openssl.cnf');
+    writeFileSync(openssl, ['openssl_conf = init', '[init]', 'ssl_conf = ssl', '[ssl]', 'system_default = tls', '[tls]', 'MinProtocol = TLSv1.2', 'MaxProtocol = TLSv1.2', ''].join('\n'));
+    brokerEnv = { ...process.env, OPENSSL_CONF: openssl };
   }
   const configFile = join(dir, 'mosquitto.conf');
   writeFileSync(configFile, lines.join('\n') + '\n');
@@ -103,7 +116,7 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Broke
   async function start(): Promise<void> {
     if (child) return;
     stderr = '';
-    const started = spawn(MOSQUITTO, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const started = spawn(MOSQUITTO, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: brokerEnv });
     started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child = started;
     started.once('exit', () => {

@@ -8,10 +8,11 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 // command only after applying it, and the consumer answers a repeated request id from its
 // command_id cache, so a broker restart neither loses a queued command nor applies one twice.
 
-// Mosquitto writes its database at shutdown and, with these lines, after every change: a broker
-// killed outright comes back with the sessions and queued messages of its last save, as a
-// production broker set up for QoS 1 would. What changed after that save (an acknowledgement
-// from the agent, say) is lost, and the broker delivers those commands again.
+// Mosquitto writes its database at shutdown and, with these lines, whenever a subscription, a
+// retained message or a queued message changes: a broker killed outright comes back with the
+// sessions and queued messages of its last save, as a production broker set up for QoS 1 would.
+// Acknowledgements do not trigger a save, so the agent's latest ones are lost with the broker,
+// which then delivers those commands again.
 const SAVE_EVERY_CHANGE = ['autosave_interval 1', 'autosave_on_changes true'];
 
 t.test('broker killed and restarted mid-stream: every queued QoS 1 command is applied exactly once', async (t) => {
