@@ -31,7 +31,7 @@
 // main thread, and a single-core one on the same core.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,22 +65,13 @@ function cpuMicros(pid: number): number {
 }
 
 /**
- * The CPU microseconds of process `pid`'s main thread (the event loop, where commands are
- * handled one after another) and of its other threads together (V8's optimizing compiler and
- * concurrent GC, libuv's pool). On a router with a core to spare for the others, the main
- * thread's alone bounds the commands per wall second.
+ * The CPU microseconds process `pid`'s main thread (the event loop, where commands are handled
+ * one after another) has used so far. The rest of the process's CPU went to its other threads
+ * (V8's optimizing compiler and concurrent GC, libuv's pool). On a router with a core to spare
+ * for those, the main thread's alone bounds the commands per wall second.
  */
-function threadMicros(pid: number): { main: number; helpers: number } {
-  let helpers = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    if (task === String(pid)) continue;
-    try {
-      helpers += statMicros(`/proc/${pid}/task/${task}/stat`);
-    } catch {
-      // The thread ended between the listing and the read; its CPU went with it.
-    }
-  }
-  return { main: statMicros(`/proc/${pid}/task/${pid}/stat`), helpers };
+function mainThreadMicros(pid: number): number {
+  return statMicros(`/proc/${pid}/task/${pid}/stat`);
 }
 
 /**
@@ -245,7 +236,7 @@ if (process.argv[2] === '--producer') {
 
     async function sustained(under: UnderTest, count: number, persistent: boolean, warm = false): Promise<void> {
       const agentBefore = under.cpu();
-      const threadsBefore = under.pid === undefined ? undefined : threadMicros(under.pid);
+      const mainBefore = under.pid === undefined ? undefined : mainThreadMicros(under.pid);
       const producerBefore = cpuMicros(producerChild.pid!);
       const brokerBefore = cpuMicros(broker.pid!);
       const benchBefore = benchCpu(under);
@@ -261,10 +252,9 @@ if (process.argv[2] === '--producer') {
       const perCommand = (micros: number) => Math.round(micros / count);
       console.log(`mqtt sustained${under.label}, ${persistent ? 'persistent' : 'non-persistent'} rules${warm ? ', JIT-warm agent' : ''}: ${Math.round(rate)} commands/s, ${Math.round(count / (agentMicros / 1e6))}/s per CPU second of the agent (${count} deny commands pipelined, QoS 1, JSON, ${under.rules()} after; ${failed} not 200; target >= 5000)`);
       console.log(`  CPU per command: agent ${perCommand(agentMicros)} us, producer ${perCommand(producerMicros)} us, mosquitto ${perCommand(brokerMicros)} us; CPU outside the bench's processes meanwhile: ${others}`);
-      if (threadsBefore) {
-        const threads = threadMicros(under.pid!);
-        const main = threads.main - threadsBefore.main;
-        console.log(`  agent threads: main ${perCommand(main)} us per command (${Math.round(count / (main / 1e6))} commands per main-thread CPU second), others ${perCommand(threads.helpers - threadsBefore.helpers)} us`);
+      if (mainBefore !== undefined) {
+        const main = mainThreadMicros(under.pid!) - mainBefore;
+        console.log(`  agent threads: main ${perCommand(main)} us per command (${Math.round(count / (main / 1e6))} commands per main-thread CPU second), other threads ${perCommand(agentMicros - main)} us`);
       }
     }
     async function latency(under: UnderTest, persistent: boolean): Promise<void> {
