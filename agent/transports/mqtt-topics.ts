@@ -30,10 +30,6 @@ export function isTopicLevel(level: string): boolean {
   return level !== '' && !/[/#+\u0000]/.test(level) && Buffer.byteLength(level) <= 1024;
 }
 
-/**
- * Topics for one device. `prefix` puts the `oc2/` tree under a tenant's folder on a shared
- * broker: `tenant-a` and `tenant-a/` both give `tenant-a/oc2/...`.
- */
 /** The prefix's topic levels as they go in front of `oc2/...`; trailing slashes are dropped. */
 function prefixLevels(prefix: string): string {
   return prefix.replace(/\/+$/, '');
@@ -48,10 +44,14 @@ export function topicPrefixProblem(prefix: string): string | undefined {
   const levels = prefixLevels(prefix);
   if (levels === '') return undefined;
   if (levels.startsWith('$')) return 'must not start with $ (topics of the broker itself)';
-  if (!levels.split('/').every((level) => /^[^#+\s\p{Cc}]+$/u.test(level))) return 'must be topic levels without # + spaces, control characters or empty levels';
+  if (!levels.split('/').every((level) => isTopicLevel(level) && !/[\s\p{Cc}]/u.test(level))) return 'must be topic levels without # + spaces, control characters or empty levels';
   return undefined;
 }
 
+/**
+ * Topics for one device. `prefix` puts the `oc2/` tree under a tenant's folder on a shared
+ * broker: `tenant-a` and `tenant-a/` both give `tenant-a/oc2/...`.
+ */
 export function topicTree(prefix: string, deviceId: string, profiles: readonly string[]): TopicTree {
   const root = prefix === '' ? 'oc2' : `${prefixLevels(prefix)}/oc2`;
   const all = `${root}/cmd/all`;
