@@ -13,10 +13,10 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 // sessions and queued messages of its last save, as a production broker set up for QoS 1 would.
 // Acknowledgements do not trigger a save, so the agent's latest ones are lost with the broker,
 // which then delivers those commands again.
-const SAVE_EVERY_CHANGE = ['autosave_interval 1', 'autosave_on_changes true'];
+const SAVE_ON_CHANGES = ['autosave_interval 1', 'autosave_on_changes true'];
 
 t.test('broker killed and restarted mid-stream: every queued QoS 1 command is applied exactly once', async (t) => {
-  const broker = await startMosquitto({ extra: SAVE_EVERY_CHANGE });
+  const broker = await startMosquitto({ extra: SAVE_ON_CHANGES });
   t.teardown(() => broker.remove());
   const agent = await startMqttAgent({ settings: { 'mqtt.url': broker.url, deviceId: 'restart' } });
   t.teardown(() => agent.close());
@@ -49,7 +49,7 @@ t.test('broker killed and restarted mid-stream: every queued QoS 1 command is ap
 });
 
 t.test('commands sent while the agent is away wait in its session, through a broker restart, and are applied once each', async (t) => {
-  const broker = await startMosquitto({ extra: SAVE_EVERY_CHANGE });
+  const broker = await startMosquitto({ extra: SAVE_ON_CHANGES });
   t.teardown(() => broker.remove());
   const settings = { 'mqtt.url': broker.url, deviceId: 'away', 'mqtt.presence': false };
   const before = await startMqttAgent({ settings });
