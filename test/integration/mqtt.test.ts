@@ -9,7 +9,7 @@ import { publishProperties } from '../../agent/transports/mqtt-topics.js';
 import { createPki } from '../helpers/certs.js';
 import { startMqttAgent, waitForState, type MqttAgent, type MqttAgentOptions } from '../helpers/mqtt-agent.js';
 import { Producer } from '../helpers/mqtt-producer.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto, type BrokerOptions } from '../helpers/mosquitto.js';
 
 // One broker with plain, TLS and mutual-TLS listeners serves every test but the restart test.
 const pki = createPki();
@@ -240,7 +240,7 @@ t.test('presence follows the command connection: offline while only the presence
 t.test('TLS versions and suites: TLS 1.3 alone, TLS 1.2 alone with AEAD suites; a TLS 1.2 broker with CBC suites only is refused', async (t) => {
   const client = pki.issue('router-versions', 'client');
   const tlsSettings = { 'mqtt.tlsCa': pki.ca.certFile, 'mqtt.tlsCert': client.certFile, 'mqtt.tlsKey': client.keyFile };
-  const reach = async (options: Parameters<typeof startMosquitto>[0], deviceId: string): Promise<MqttAgent> => {
+  const reach = async (options: Omit<BrokerOptions, 'pki'>, deviceId: string): Promise<MqttAgent> => {
     const only = await startMosquitto({ pki, ...options });
     t.teardown(() => only.remove());
     const a = await startMqttAgent({ settings: { 'mqtt.url': only.mtlsUrl!, deviceId, ...tlsSettings } });
